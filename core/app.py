@@ -1,0 +1,111 @@
+"""``create_app(settings) -> Litestar``: the whole web app, assembled from plugins.
+
+No module-level app state: each call builds its own plugin registry, database pool and
+Redis pool, so tests can run several apps side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Iterable
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.connection import ASGIConnection
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import NotFoundException
+from litestar.handlers import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import __version__
+from core.db.session import Database
+from core.plugins.registry import PluginRegistry, flatten
+from core.settings import Settings
+from core.web.context import TenantDirectory, site_of
+from core.web.errors import EXCEPTION_HANDLERS
+from core.web.hosts import host_middleware_factory
+
+
+def build_registry(settings: Settings, extra_plugins: Iterable[Any] = ()) -> PluginRegistry:
+    """Load core's builtin plugin, installed entry points and configured modules."""
+    from core import builtin
+
+    registry = PluginRegistry()
+    registry.load(
+        builtin=[(builtin.manifest, builtin)],
+        modules=settings.plugin_modules,
+        objects=extra_plugins,
+        blocked=settings.plugins_blocked,
+    )
+    return registry
+
+
+def plugin_enabled_guard(plugin: str):
+    """Routes of ``plugin`` exist only on the sites of tenants that enabled it."""
+
+    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        site = site_of(connection)
+        if not site.is_tenant or plugin not in site.enabled_plugins:
+            raise NotFoundException()
+
+    guard.__name__ = f"plugin_enabled[{plugin}]"
+    return guard
+
+
+async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    """A session in the request's tenant scope; handlers commit what they change."""
+    async with state.db.session() as session:
+        yield session
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    registry: PluginRegistry | None = None,
+    extra_plugins: Iterable[Any] = (),
+) -> Litestar:
+    settings = settings or Settings.from_env()
+    registry = registry or build_registry(settings, extra_plugins)
+    db = Database(settings)
+    directory = TenantDirectory(db, registry)
+
+    route_handlers: list[Any] = []
+    for name, handlers in registry.call_each("tessera_routes"):
+        handlers = flatten([handlers])
+        if registry.is_builtin(name):
+            route_handlers.extend(handlers)
+        elif handlers:
+            route_handlers.append(
+                Router(path="/", route_handlers=handlers,
+                       guards=[plugin_enabled_guard(name)], opt={"plugin": name})
+            )
+    for name, dirs in registry.call_each("tessera_static_dirs"):
+        dirs = flatten([dirs])
+        if dirs:
+            route_handlers.append(
+                create_static_files_router(
+                    path=f"/static/{name}", directories=dirs, name=f"static:{name}",
+                    include_in_schema=False,
+                    guards=[] if registry.is_builtin(name) else [plugin_enabled_guard(name)],
+                )
+            )
+    template_dirs = [d for _, dirs in registry.call_each("tessera_template_dirs") for d in flatten([dirs])]
+
+    async def close_resources(app: Litestar) -> None:
+        await db.dispose()
+
+    return Litestar(
+        route_handlers=route_handlers,
+        middleware=[host_middleware_factory(settings.base_domain, directory)],
+        dependencies={"db_session": Provide(provide_db_session)},
+        template_config=TemplateConfig(directory=template_dirs, engine=JinjaTemplateEngine),
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(title="Tessera", version=__version__, path="/schema"),
+        state=State({"settings": settings, "db": db, "registry": registry, "directory": directory}),
+        on_shutdown=[close_resources],
+        debug=settings.debug,
+    )

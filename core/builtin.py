@@ -1,0 +1,42 @@
+"""Core's own behaviours, registered as an ordinary plugin (core dogfoods its hooks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core import __version__
+from core.plugins.manifest import Manifest
+from core.plugins.markers import hookimpl
+from core.plugins.types import NavItem
+
+HERE = Path(__file__).parent
+
+manifest = Manifest(
+    name="core",
+    version=__version__,
+    title="Tessera core",
+    description="The kernel's own pages, templates and static files.",
+    core=f"=={__version__}",
+)
+
+
+@hookimpl
+def tessera_routes():
+    from core.web.pages import health, home
+
+    return [home, health]
+
+
+@hookimpl
+def tessera_template_dirs():
+    return [HERE / "web" / "templates"]
+
+
+@hookimpl
+def tessera_static_dirs():
+    return [HERE / "web" / "static" / "core"]
+
+
+@hookimpl
+def tessera_navigation(request):
+    return [NavItem(label="Home", href="/", order=0)]

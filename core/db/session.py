@@ -1,0 +1,151 @@
+"""Engines and sessions, and the ORM guard: the second and third layers of tenancy.
+
+* ORM guard (``do_orm_execute``): a statement touching a TenantScoped model raises without
+  a tenant scope; inside one it gets ``WHERE tenant_id = <current>`` on every such entity,
+  including relationship loads. ``before_flush`` stamps new rows and refuses mismatches.
+* Database: each transaction starts with ``set_config('app.tenant_id', <tenant>, true)``
+  (transaction-local, so a pooled connection never carries it into the next checkout) and
+  the RLS policies compare against it. ``unscoped(reason)`` instead switches the
+  transaction to the platform role with ``SET LOCAL ROLE``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, with_loader_criteria
+
+from core.db.base import TenantScoped, is_tenant_scoped
+from core.settings import Settings
+from core.tenancy.context import TenantScopeError, current_tenant_id, is_unscoped
+
+_SCOPE_KEY = "tessera_scope"
+_UNSCOPED = "unscoped"
+
+
+class TenantSession(Session):
+    """The sync session class behind every AsyncSession of the app; carries the guards."""
+
+
+def _scope_marker() -> uuid.UUID | str | None:
+    tid = current_tenant_id()
+    if tid is not None:
+        return tid
+    return _UNSCOPED if is_unscoped() else None
+
+
+@event.listens_for(TenantSession, "after_begin")
+def _begin_in_scope(session: Session, transaction, connection) -> None:
+    marker = _scope_marker()
+    session.info[_SCOPE_KEY] = marker
+    if isinstance(marker, uuid.UUID):
+        connection.execute(
+            text("SELECT set_config('app.tenant_id', :tenant_id, true)"),
+            {"tenant_id": str(marker)},
+        )
+    elif marker == _UNSCOPED:
+        role = session.info.get("platform_role")
+        if role:
+            connection.exec_driver_sql(f'SET LOCAL ROLE "{role}"')
+
+
+def _check_same_scope(session: Session) -> None:
+    """A transaction begun for one tenant must not continue in another's scope."""
+    if _SCOPE_KEY in session.info and session.in_transaction():
+        begun = session.info[_SCOPE_KEY]
+        now = _scope_marker()
+        if begun != now:
+            raise TenantScopeError(
+                f"this transaction began in scope {begun} but the code now runs in {now}; "
+                "use a new session per tenant"
+            )
+
+
+@event.listens_for(TenantSession, "do_orm_execute")
+def _guard_statement(state) -> None:
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    mappers = list(state.all_mappers)
+    if not mappers and state.bind_mapper is not None:
+        mappers = [state.bind_mapper]
+    scoped = sorted({m.class_.__name__ for m in mappers if is_tenant_scoped(m.class_)})
+    if not scoped:
+        return
+    tenant_id = current_tenant_id()
+    if tenant_id is None:
+        if is_unscoped():
+            return
+        raise TenantScopeError(
+            f"query on tenant data ({', '.join(scoped)}) without a tenant scope: "
+            "wrap it in tenant_scope(tenant_id), or unscoped(reason) for platform code"
+        )
+    _check_same_scope(state.session)
+    state.statement = state.statement.options(
+        with_loader_criteria(
+            TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True
+        )
+    )
+
+
+@event.listens_for(TenantSession, "before_flush")
+def _stamp_tenant(session: Session, flush_context, instances) -> None:
+    tenant_id = current_tenant_id()
+    for obj in session.new:
+        if not is_tenant_scoped(type(obj)):
+            continue
+        if tenant_id is None:
+            if is_unscoped() and obj.tenant_id is not None:
+                continue
+            raise TenantScopeError(
+                f"cannot create {type(obj).__name__} without a tenant scope"
+            )
+        _check_same_scope(session)
+        if obj.tenant_id is None:
+            obj.tenant_id = tenant_id
+        elif obj.tenant_id != tenant_id:
+            raise TenantScopeError(
+                f"{type(obj).__name__} belongs to tenant {obj.tenant_id}, "
+                f"but the current scope is {tenant_id}"
+            )
+    for obj in list(session.dirty) + list(session.deleted):
+        if not is_tenant_scoped(type(obj)):
+            continue
+        if tenant_id is None and not is_unscoped():
+            raise TenantScopeError(f"cannot change {type(obj).__name__} without a tenant scope")
+        if tenant_id is not None and obj.tenant_id != tenant_id:
+            raise TenantScopeError(
+                f"{type(obj).__name__} of tenant {obj.tenant_id} changed in scope {tenant_id}"
+            )
+
+
+class Database:
+    """The app's connection pool (as the non-owner app role) and its session factory."""
+
+    def __init__(self, settings: Settings, *, pool_size: int | None = None, **engine_kw) -> None:
+        self.settings = settings
+        kw = {"pool_size": pool_size or settings.db_pool_size, "pool_pre_ping": False}
+        kw.update(engine_kw)
+        self.engine: AsyncEngine = create_async_engine(settings.app_url(), **kw)
+        self.sessionmaker = async_sessionmaker(
+            self.engine,
+            class_=AsyncSession,
+            sync_session_class=TenantSession,
+            expire_on_commit=False,
+            info={"platform_role": settings.platform_db_role},
+        )
+
+    def session(self) -> AsyncSession:
+        return self.sessionmaker()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction commits on success and rolls back on error."""
+        async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

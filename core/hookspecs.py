@@ -1,0 +1,144 @@
+"""Every hook the kernel calls. This module is the plugin contract.
+
+Each hook is documented by its docstring here and, with an example, under a heading that
+is exactly its signature in ``docs/plugins.md``; ``tests/test_hookspecs.py`` fails when a
+hook lacks either, or lacks a ``test_hook_<name>`` test.
+
+Rules shared by all hooks:
+
+* Implementations may take fewer arguments than the spec names (pluggy matches by name),
+  so a new argument never breaks an existing plugin.
+* An implementation may return its value or an awaitable of it; the kernel awaits.
+* *Installation hooks* (routes, migrations, templates, static files, permissions, jobs)
+  are called once at boot for every installed plugin. *Tenant hooks* (navigation, chart
+  panels, demo data, enable/disable) reach only the plugins the current tenant enabled.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from core.plugins.markers import hookspec
+
+if TYPE_CHECKING:
+    import uuid
+    from pathlib import Path
+
+    from litestar import Request
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from core.plugins.types import ChartPanel, NavItem, Permission
+    from core.tenancy.models import Tenant
+
+
+# ---------------------------------------------------------------------------------------
+# Installation hooks: called once at boot for every installed plugin
+# ---------------------------------------------------------------------------------------
+
+
+@hookspec
+def tessera_routes() -> list[Any]:
+    """Return the Litestar route handlers, controllers or routers this plugin serves.
+
+    Mounted once at boot. Each is wrapped in a guard that answers 404 on the host of a
+    tenant that has not enabled the plugin, and on the platform-operator host. Paths are
+    the plugin's own business; by convention HTML under ``/<plugin>/`` and JSON under
+    ``/api/<plugin>/``.
+    """
+
+
+@hookspec
+def tessera_migration_dirs() -> list[Path]:
+    """Return the folders holding this plugin's Alembic revisions.
+
+    The plugin's first revision carries ``branch_labels = ("<plugin>",)`` and
+    ``depends_on = "core"``; ``tessera db upgrade`` applies core and every installed
+    plugin's branch. Import the plugin's models in its package so they register on
+    ``core.db.Base.metadata``.
+    """
+
+
+@hookspec
+def tessera_template_dirs() -> list[Path]:
+    """Return folders of Jinja2 templates. Keep them under ``<folder>/<plugin>/`` so names
+    never collide: a template is then referred to as ``"<plugin>/page.html"``."""
+
+
+@hookspec
+def tessera_static_dirs() -> list[Path]:
+    """Return folders of static files, served at ``/static/<plugin>/<file>``."""
+
+
+@hookspec
+def tessera_permissions() -> list[Permission]:
+    """Return the permissions this plugin defines, each ``"<plugin>:<resource>"`` with its
+    actions and the default roles granted them. The kernel refuses a permission outside
+    the plugin's namespace."""
+
+
+@hookspec
+def tessera_jobs() -> list[Any]:
+    """Return the background jobs this plugin runs on the arq worker.
+
+    Each item is an ``arq.worker.func(...)`` or a coroutine function decorated with
+    ``core.plugin_api.tenant_job("<plugin>.<job>")``. Names must start with
+    ``"<plugin>."``. Jobs receive ``tenant_id`` and run inside that tenant's scope.
+    """
+
+
+# ---------------------------------------------------------------------------------------
+# Tenant hooks: called only for the plugins the current tenant enabled
+# ---------------------------------------------------------------------------------------
+
+
+@hookspec
+def tessera_navigation(request: Request) -> list[NavItem]:
+    """Return entries for the main navigation of the current tenant's pages.
+
+    :param request: the current request (its ``tenant`` state is set).
+    """
+
+
+@hookspec
+def tessera_chart_panels(patient: Any, request: Request) -> list[ChartPanel]:
+    """Return panels to show on a patient's chart, in ``order``.
+
+    :param patient: the patient whose chart is open.
+    :param request: the current request.
+    """
+
+
+@hookspec
+def tessera_tenant_plugin_enabled(
+    tenant_id: uuid.UUID, session: AsyncSession, config: dict[str, Any]
+) -> None:
+    """Called for one plugin when a tenant enables it: seed its roles, templates, settings.
+
+    Runs inside the tenant's scope and in the same transaction that records the enabling,
+    so a failure leaves the plugin disabled. Must be idempotent: enabling again after a
+    disable calls it again.
+
+    :param tenant_id: the tenant enabling the plugin.
+    :param session: the open transaction; write through it.
+    :param config: the tenant's configuration of the plugin, already validated against the
+        manifest's ``config_schema``.
+    """
+
+
+@hookspec
+def tessera_tenant_plugin_disabled(tenant_id: uuid.UUID, session: AsyncSession) -> None:
+    """Called for one plugin when a tenant disables it. Data is kept; stop background work.
+
+    :param tenant_id: the tenant disabling the plugin.
+    :param session: the open transaction.
+    """
+
+
+@hookspec
+def tessera_demo_data(tenant: Tenant, session: AsyncSession) -> None:
+    """Add demonstration data for a tenant that enabled this plugin (``make run`` seeds
+    the demo tenants). Must be idempotent: it runs on every start.
+
+    :param tenant: the demo tenant.
+    :param session: an open transaction in the tenant's scope.
+    """

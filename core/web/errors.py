@@ -1,0 +1,99 @@
+"""Errors as people see them: a short message that says what to do, never a traceback.
+
+``/api/`` paths and clients that ask for JSON get ``{"status_code", "detail"}``; browsers
+get a small HTML page. Unexpected exceptions are logged by type and location only (their
+message may carry patient data) and answered with a generic 500.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import traceback
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import Scope, Send
+
+log = logging.getLogger("tessera.errors")
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/static/core/tessera.css"></head>
+<body><main class="error-page"><h1>{title}</h1><p>{message}</p></main></body></html>
+"""
+
+_TITLES = {400: "Bad request", 401: "Sign-in needed", 403: "Not allowed",
+           404: "Not found", 405: "Method not allowed", 409: "Conflict",
+           422: "Check the form", 429: "Too many requests", 500: "Something went wrong"}
+
+
+def wants_json(path: str, accept: str) -> bool:
+    return path.startswith("/api/") or ("application/json" in accept and "text/html" not in accept)
+
+
+def _body(status: int, message: str, as_json: bool, extra: dict | None = None) -> tuple[bytes, str]:
+    if as_json:
+        payload = {"status_code": status, "detail": message}
+        if extra:
+            payload["extra"] = extra
+        return json.dumps(payload).encode(), "application/json"
+    title = _TITLES.get(status, "Error")
+    page = _PAGE.format(title=html.escape(title), message=html.escape(message))
+    return page.encode(), "text/html; charset=utf-8"
+
+
+async def send_not_found(scope: Scope, send: Send, message: str) -> None:
+    """Answer 404 straight from ASGI middleware (before any handler runs)."""
+    accept = ""
+    for name, value in scope.get("headers", ()):
+        if name == b"accept":
+            accept = value.decode("latin-1")
+    body, content_type = _body(404, message, wants_json(scope.get("path", ""), accept))
+    await send({"type": "http.response.start", "status": 404,
+                "headers": [(b"content-type", content_type.encode()),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _respond(request: Request, status: int, message: str, extra: dict | None = None) -> Response:
+    as_json = wants_json(request.url.path, request.headers.get("accept", ""))
+    body, content_type = _body(status, message, as_json, extra)
+    return Response(content=body, status_code=status, media_type=content_type)
+
+
+def http_exception_handler(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    message = exc.detail if exc.detail and exc.detail != _default_detail(status) else {
+        404: "There is nothing at this address.",
+        405: "This address does not accept that kind of request.",
+    }.get(status, exc.detail or _TITLES.get(status, "Error"))
+    extra = None
+    if isinstance(exc, ValidationException) and exc.extra:
+        extra = {"errors": exc.extra}
+    return _respond(request, status, str(message), extra)
+
+
+def _default_detail(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def internal_error_handler(request: Request, exc: Exception) -> Response:
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f"{frame.filename}:{frame.lineno}" if frame else "?"
+    # The exception's message is not logged: it may quote patient data.
+    log.error("unhandled %s at %s on %s %s", type(exc).__name__, where,
+              request.method, request.scope.get("route_handler").handler_name
+              if request.scope.get("route_handler") else request.url.path)
+    return _respond(request, 500, "Something went wrong on our side. It has been logged; "
+                    "please try again, and tell your administrator if it keeps happening.")
+
+
+EXCEPTION_HANDLERS = {HTTPException: http_exception_handler, Exception: internal_error_handler}
