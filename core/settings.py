@@ -82,6 +82,9 @@ class Settings:
     #: TESSERA_OUTBOX_STALE — seconds after which an enqueued, unfinished outbox entry is
     #: enqueued again by the sweeper (arq alone loses jobs when Redis loses data).
     outbox_stale_seconds: int = 600
+    #: TESSERA_EMBEDDED — 1 lets the ``tessera`` command start the embedded PostgreSQL and
+    #: Redis for whichever of the two URLs is unset (the Makefile sets it).
+    embedded: bool = False
     #: TESSERA_QUEUE_NAME — the arq queue; change it to run two instances on one Redis.
     queue_name: str = "tessera:queue"
 
@@ -108,6 +111,7 @@ class Settings:
             outbox_poll_seconds=float(_env("TESSERA_OUTBOX_POLL", "0.5")),
             outbox_stale_seconds=_env_int("TESSERA_OUTBOX_STALE", defaults.outbox_stale_seconds),
             queue_name=_env("TESSERA_QUEUE_NAME", defaults.queue_name),
+            embedded=_env("TESSERA_EMBEDDED", "0") == "1",
         )
 
     def with_(self, **changes) -> Settings:

@@ -54,15 +54,29 @@ def _begin_in_scope(session: Session, transaction, connection) -> None:
 
 
 def _check_same_scope(session: Session) -> None:
-    """A transaction begun for one tenant must not continue in another's scope."""
-    if _SCOPE_KEY in session.info and session.in_transaction():
-        begun = session.info[_SCOPE_KEY]
-        now = _scope_marker()
-        if begun != now:
-            raise TenantScopeError(
-                f"this transaction began in scope {begun} but the code now runs in {now}; "
-                "use a new session per tenant"
-            )
+    """Keep one transaction in one tenant.
+
+    A transaction begun with no scope (say, creating a tenant in the global registry) may
+    narrow to one tenant: the database setting is applied then. Switching from one tenant
+    to another, or back to none, inside a transaction is refused.
+    """
+    if not session.in_transaction():
+        return
+    begun = session.info.get(_SCOPE_KEY)
+    now = _scope_marker()
+    if begun == now:
+        return
+    if begun is None and isinstance(now, uuid.UUID):
+        session.connection().execute(
+            text("SELECT set_config('app.tenant_id', :tenant_id, true)"),
+            {"tenant_id": str(now)},
+        )
+        session.info[_SCOPE_KEY] = now
+        return
+    raise TenantScopeError(
+        f"this transaction began in scope {begun} but the code now runs in {now}; "
+        "use a new session (or commit first) to work for another tenant"
+    )
 
 
 @event.listens_for(TenantSession, "do_orm_execute")

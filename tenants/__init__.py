@@ -1,0 +1,1 @@
+"""Tenant lifecycle: the registry, practice-type presets, plugin enabling per tenant."""
