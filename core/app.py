@@ -11,7 +11,7 @@ from typing import Any
 
 from litestar import Litestar, Router
 from litestar.connection import ASGIConnection
-from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException

@@ -1,0 +1,41 @@
+"""The public API for plugins. Import from here, never from core's internals or from
+another plugin; anything not listed may change without notice.
+"""
+
+from litestar.di import NamedDependency
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.base import Base, TenantModel, TenantScoped, new_id, utcnow
+from core.db.rls import grant_global_table, protect_tenant_table
+from core.plugins.manifest import Manifest
+from core.plugins.markers import hookimpl
+from core.plugins.types import ChartPanel, NavItem, Permission
+from core.tenancy.context import current_tenant_id, require_tenant_id, tenant_scope
+from core.web.context import SiteContext, site_of
+from core.web.render import page
+
+#: Annotate a handler parameter ``db_session: DbSession`` to receive the request's
+#: session, already in the tenant's scope. Commit what you change.
+DbSession = NamedDependency[AsyncSession]
+
+__all__ = [
+    "Base",
+    "ChartPanel",
+    "DbSession",
+    "Manifest",
+    "NavItem",
+    "Permission",
+    "SiteContext",
+    "TenantModel",
+    "TenantScoped",
+    "current_tenant_id",
+    "grant_global_table",
+    "hookimpl",
+    "new_id",
+    "page",
+    "protect_tenant_table",
+    "require_tenant_id",
+    "site_of",
+    "tenant_scope",
+    "utcnow",
+]

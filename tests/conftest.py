@@ -1,0 +1,137 @@
+"""Shared fixtures: a fresh test database on a real PostgreSQL, a real Redis.
+
+With ``TESSERA_DATABASE_URL`` / ``TESSERA_REDIS_URL`` set (CI: the machine's servers) the
+suite uses them; unset, it starts the embedded servers like ``make run`` does. Either way
+it drops and recreates the database ``tessera_test`` (``TESSERA_TEST_DATABASE``), creates the
+roles and applies every migration, as ``tessera db init`` and ``tessera db upgrade`` do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from core.app import build_registry, create_app
+from core.db.admin import init_database, upgrade
+from core.db.session import Database
+from core.plugins.registry import PluginRegistry, flatten
+from core.settings import Settings, asyncpg_url
+
+TEST_PLUGIN = "tests.sample_plugin"
+
+
+def _test_settings() -> Settings:
+    settings = Settings.from_env()
+    if not settings.database_url or not settings.redis_url:
+        from core.devstack import ensure_services
+
+        settings = ensure_services(settings)
+    dbname = os.environ.get("TESSERA_TEST_DATABASE", "tessera_test")
+    url = make_url(asyncpg_url(settings.database_url)).set(database=dbname)
+    return settings.with_(
+        database_url=url.render_as_string(hide_password=False),
+        plugin_modules=(*settings.plugin_modules, TEST_PLUGIN),
+        queue_name=f"tessera:test:{os.getpid()}",
+        secret_key="test-secret",
+        db_pool_size=5,
+    )
+
+
+async def _recreate_database(settings: Settings) -> None:
+    url = make_url(settings.owner_url())
+    engine = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+    finally:
+        await engine.dispose()
+
+
+def migration_dirs(registry: PluginRegistry) -> list:
+    return [d for _, dirs in registry.call_each("tessera_migration_dirs") for d in flatten([dirs])]
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    settings = _test_settings()
+    # Subprocesses started by tests (workers, servers, the CLI) see the same settings.
+    os.environ["TESSERA_DATABASE_URL"] = settings.database_url
+    os.environ["TESSERA_REDIS_URL"] = settings.redis_url
+    os.environ["TESSERA_PLUGIN_MODULES"] = ",".join(settings.plugin_modules)
+    os.environ["TESSERA_QUEUE_NAME"] = settings.queue_name
+    os.environ["TESSERA_SECRET_KEY"] = settings.secret_key
+    os.environ.pop("TESSERA_EMBEDDED", None)
+    asyncio.run(_recreate_database(settings))
+    asyncio.run(init_database(settings))
+    upgrade(settings, migration_dirs(build_registry(settings)))
+    return settings
+
+
+@pytest.fixture(scope="session")
+def registry(settings: Settings) -> PluginRegistry:
+    return build_registry(settings)
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings, pool_size=3)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def owner_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The schema owner (a superuser in CI): bypasses RLS, for arranging and inspecting."""
+    engine = create_async_engine(settings.owner_url())
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def unique_slug():
+    def make(prefix: str = "t") -> str:
+        return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+    return make
+
+
+@pytest.fixture
+async def make_tenant(db: Database, registry: PluginRegistry, unique_slug):
+    """Create a tenant (optionally with plugins enabled) through the real services."""
+    from tenants.plugins import enable_plugin
+    from tenants.registry import create_tenant
+
+    async def make(*, plugins: tuple[str, ...] = (), slug: str | None = None, name: str = "Test Clinic"):
+        async with db.session() as session:
+            tenant = await create_tenant(session, slug=slug or unique_slug(), name=name)
+            for plugin in plugins:
+                await enable_plugin(session, registry, tenant, plugin)
+            await session.commit()
+            return tenant
+
+    return make
+
+
+@pytest.fixture
+async def app(settings: Settings, registry: PluginRegistry):
+    application = create_app(settings, registry=registry)
+    yield application
+
+
+@pytest.fixture
+def client_for(app):
+    """``async with client_for("riverside") as c`` — a test client on a tenant's host
+    (``client_for(None)`` is the platform host)."""
+    from litestar.testing import AsyncTestClient
+
+    def make(slug: str | None):
+        host = f"{slug}.localhost" if slug else "localhost"
+        return AsyncTestClient(app=app, base_url=f"http://{host}")  # noqa: S113
+
+    return make

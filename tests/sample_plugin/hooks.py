@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from litestar import Request, get, post
+from litestar.params import JSONBody
+from litestar.response import Template
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.plugin_api import DbSession
+
+from core.plugins.markers import hookimpl
+from core.plugins.types import ChartPanel, NavItem, Permission
+from core.web.render import page
+from tests.sample_plugin.models import Note, Notebook
+
+HERE = Path(__file__).parent
+
+
+async def default_notebook(session: AsyncSession) -> Notebook:
+    notebook = await session.scalar(select(Notebook).where(Notebook.title == "Default"))
+    if notebook is None:
+        notebook = Notebook(title="Default")
+        session.add(notebook)
+        await session.flush()
+    return notebook
+
+
+@get("/sample/notes", name="sample:notes")
+async def notes_page(request: Request, db_session: DbSession) -> Template:
+    notes = list(await db_session.scalars(select(Note).order_by(Note.id)))
+    return await page(request, "sample/notes.html", notes=notes)
+
+
+@get("/api/sample/notes", name="sample:api-notes")
+async def list_notes(db_session: DbSession) -> list[dict]:
+    notes = await db_session.scalars(select(Note).order_by(Note.id))
+    return [{"id": str(n.id), "body": n.body} for n in notes]
+
+
+@post("/api/sample/notes", name="sample:api-create-note")
+async def create_note(data: JSONBody[dict], db_session: DbSession) -> dict:
+    body = str(data.get("body", "")).strip()
+    if not body:
+        from litestar.exceptions import ClientException
+
+        raise ClientException("a note needs a body")
+    notebook = await default_notebook(db_session)
+    note = Note(notebook_id=notebook.id, body=body)
+    db_session.add(note)
+    await db_session.commit()
+    return {"id": str(note.id), "body": note.body}
+
+
+@hookimpl
+def tessera_routes():
+    return [notes_page, list_notes, create_note]
+
+
+@hookimpl
+def tessera_migration_dirs():
+    return [HERE / "migrations"]
+
+
+@hookimpl
+def tessera_template_dirs():
+    return [HERE / "templates"]
+
+
+@hookimpl
+def tessera_static_dirs():
+    return []
+
+
+@hookimpl
+def tessera_permissions():
+    return [Permission("sample:notes", ("read", "write"), "Read and write notes",
+                       default_grants={"clinician": ("read", "write")})]
+
+
+@hookimpl
+def tessera_navigation(request):
+    return [NavItem(label="Notes", href="/sample/notes", order=50, permission="sample:notes")]
+
+
+@hookimpl
+async def tessera_chart_panels(patient, request):
+    return [ChartPanel(title="Notes", template="sample/panel.html", context={"count": 0})]
+
+
+@hookimpl
+async def tessera_tenant_plugin_enabled(tenant_id, session, config):
+    await default_notebook(session)
+
+
+@hookimpl
+def tessera_tenant_plugin_disabled(tenant_id, session):
+    return None
+
+
+@hookimpl
+async def tessera_demo_data(tenant, session):
+    notebook = await default_notebook(session)
+    count = await session.scalar(select(func.count()).select_from(Note))
+    if not count:
+        session.add(Note(notebook_id=notebook.id, body=f"Welcome to {tenant.name}"))
