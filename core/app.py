@@ -11,12 +11,12 @@ from typing import Any
 
 from litestar import Litestar, Router
 from litestar.connection import ASGIConnection
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -80,15 +80,21 @@ def create_app(
             route_handlers.extend(handlers)
         elif handlers:
             route_handlers.append(
-                Router(path="/", route_handlers=handlers,
-                       guards=[plugin_enabled_guard(name)], opt={"plugin": name})
+                Router(
+                    path="/",
+                    route_handlers=handlers,
+                    guards=[plugin_enabled_guard(name)],
+                    opt={"plugin": name},
+                )
             )
     for name, dirs in registry.call_each("tessera_static_dirs"):
         dirs = flatten([dirs])
         if dirs:
             route_handlers.append(
                 create_static_files_router(
-                    path=f"/static/{name}", directories=dirs, name=f"static:{name}",
+                    path=f"/static/{name}",
+                    directories=dirs,
+                    name=f"static:{name}",
                     include_in_schema=False,
                     guards=[] if registry.is_builtin(name) else [plugin_enabled_guard(name)],
                 )

@@ -59,8 +59,10 @@ def cmd_db_upgrade(args, settings: Settings) -> None:
 
     registry = _registry(settings)
     upgrade(settings, _migration_dirs(registry))
-    print("database is at the latest revision of core and: "
-          + (", ".join(m.name for m in registry.optional()) or "no plugins"))
+    print(
+        "database is at the latest revision of core and: "
+        + (", ".join(m.name for m in registry.optional()) or "no plugins")
+    )
 
 
 # -- tenants -------------------------------------------------------------------------
@@ -88,14 +90,19 @@ def cmd_tenants_create(args, settings: Settings) -> None:
 
     async def run(session):
         tenant = await create_tenant(
-            session, slug=args.slug, name=args.name, time_zone=args.time_zone,
+            session,
+            slug=args.slug,
+            name=args.name,
+            time_zone=args.time_zone,
             preset=preset.name if preset else None,
         )
         report = await apply_preset(session, registry, tenant, preset) if preset else None
         return tenant, report
 
     tenant, report = asyncio.run(_with_session(settings, run))
-    print(f"created tenant {tenant.slug} ({tenant.name}) at http://{tenant.slug}.{settings.base_domain}:{settings.port}")
+    print(
+        f"created tenant {tenant.slug} ({tenant.name}) at http://{tenant.slug}.{settings.base_domain}:{settings.port}"
+    )
     if report:
         print("enabled plugins: " + (", ".join(report.enabled) or "none"))
         for name in report.not_installed:
@@ -117,13 +124,22 @@ def cmd_tenants_list(args, settings: Settings) -> None:
 
     rows = asyncio.run(_with_session(settings, run))
     if args.json:
-        print(json.dumps([{"slug": t.slug, "name": t.name, "status": t.status, "preset": t.preset,
-                           "plugins": p} for t, p in rows], indent=2))
+        print(
+            json.dumps(
+                [
+                    {"slug": t.slug, "name": t.name, "status": t.status, "preset": t.preset, "plugins": p}
+                    for t, p in rows
+                ],
+                indent=2,
+            )
+        )
         return
     if not rows:
         print("no tenants yet: `tessera tenants create --slug S --name N`")
     for tenant, plugins in rows:
-        print(f"{tenant.slug:<24} {tenant.status:<10} {tenant.preset or '-':<15} {tenant.name}  [{', '.join(plugins)}]")
+        print(
+            f"{tenant.slug:<24} {tenant.status:<10} {tenant.preset or '-':<15} {tenant.name}  [{', '.join(plugins)}]"
+        )
 
 
 def _cmd_tenant_status(status: str):
@@ -200,9 +216,14 @@ def cmd_serve(args, settings: Settings) -> None:
 
     _registry(settings)  # fail here, readably, if a plugin cannot load
     uvicorn.run(
-        "core.app:create_app", factory=True, host=args.host or settings.host,
-        port=args.port or settings.port, workers=args.workers, log_level="info",
-        proxy_headers=True, access_log=False,
+        "core.app:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers,
+        log_level="info",
+        proxy_headers=True,
+        access_log=False,
     )
 
 
@@ -234,7 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database setup").add_subparsers(dest="cmd", required=True)
     db.add_parser("init", help="create the database and the app roles").set_defaults(fn=cmd_db_init)
-    db.add_parser("upgrade", help="apply core's and every plugin's migrations").set_defaults(fn=cmd_db_upgrade)
+    db.add_parser("upgrade", help="apply core's and every plugin's migrations").set_defaults(
+        fn=cmd_db_upgrade
+    )
 
     tenants = sub.add_parser("tenants", help="manage tenants").add_subparsers(dest="cmd", required=True)
     create = tenants.add_parser("create", help="create a tenant")
@@ -251,7 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--tenant", required=True, metavar="SLUG")
         p.set_defaults(fn=_cmd_tenant_status(status))
 
-    plugins = sub.add_parser("plugins", help="installed plugins and per-tenant enabling").add_subparsers(dest="cmd", required=True)
+    plugins = sub.add_parser("plugins", help="installed plugins and per-tenant enabling").add_subparsers(
+        dest="cmd", required=True
+    )
     pl = plugins.add_parser("list", help="list installed plugins")
     pl.add_argument("--tenant", metavar="SLUG", help="also show which are on for this tenant")
     pl.set_defaults(fn=cmd_plugins_list)

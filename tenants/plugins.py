@@ -23,7 +23,9 @@ from tenants.registry import bump_config_version
 async def enabled_plugins(session: AsyncSession, tenant: Tenant) -> list[str]:
     with tenant_scope(tenant.id):
         rows = await session.scalars(
-            select(TenantPlugin.plugin).where(TenantPlugin.disabled_at.is_(None)).order_by(TenantPlugin.plugin)
+            select(TenantPlugin.plugin)
+            .where(TenantPlugin.disabled_at.is_(None))
+            .order_by(TenantPlugin.plugin)
         )
         return list(rows)
 
@@ -68,16 +70,15 @@ async def enable_plugin(
     return row
 
 
-async def disable_plugin(
-    session: AsyncSession, registry: PluginRegistry, tenant: Tenant, name: str
-) -> None:
+async def disable_plugin(session: AsyncSession, registry: PluginRegistry, tenant: Tenant, name: str) -> None:
     """Disable ``name`` for ``tenant`` (its data stays); the caller commits."""
     with tenant_scope(tenant.id):
         current = set(await enabled_plugins(session, tenant))
         if name not in current:
             raise TenantError(f"plugin {name!r} is not enabled for {tenant.slug}")
         dependants = sorted(
-            other for other in current
+            other
+            for other in current
             if other in registry.plugins and name in registry.manifest(other).requires
         )
         if dependants:

@@ -36,7 +36,9 @@ async def create_tenant(
     try:
         zoneinfo.ZoneInfo(time_zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise TenantError(f"unknown time zone {time_zone!r}; use an IANA name such as America/Chicago") from None
+        raise TenantError(
+            f"unknown time zone {time_zone!r}; use an IANA name such as America/Chicago"
+        ) from None
     tenant = Tenant(slug=slug, name=name.strip(), time_zone=time_zone, preset=preset)
     session.add(tenant)
     try:

@@ -132,6 +132,6 @@ def client_for(app):
 
     def make(slug: str | None):
         host = f"{slug}.localhost" if slug else "localhost"
-        return AsyncTestClient(app=app, base_url=f"http://{host}")  # noqa: S113
+        return AsyncTestClient(app=app, base_url=f"http://{host}")
 
     return make

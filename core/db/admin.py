@@ -41,9 +41,7 @@ async def init_database(settings: Settings) -> list[str]:
     maintenance = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         async with maintenance.connect() as conn:
-            exists = await conn.scalar(
-                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": dbname}
-            )
+            exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": dbname})
             if not exists:
                 await conn.exec_driver_sql(f"CREATE DATABASE {_quote_ident(dbname)}")
                 done.append(f"created database {dbname}")

@@ -47,9 +47,7 @@ class TenantScoped:
 
     @declared_attr
     def tenant_id(cls) -> Mapped[uuid.UUID]:  # noqa: N805 - declared_attr takes the class
-        return mapped_column(
-            Uuid, ForeignKey("tenants.id"), primary_key=True, sort_order=-100
-        )
+        return mapped_column(Uuid, ForeignKey("tenants.id"), primary_key=True, sort_order=-100)
 
 
 class TenantModel(TenantScoped, Base):

@@ -38,8 +38,7 @@ def tenant_table_sql(
     ]
     if platform_privileges:
         statements += [
-            f'CREATE POLICY platform_access ON "{table}" TO "{platform_role}" '
-            "USING (true) WITH CHECK (true)",
+            f'CREATE POLICY platform_access ON "{table}" TO "{platform_role}" USING (true) WITH CHECK (true)',
             f'GRANT {platform_privileges} ON "{table}" TO "{platform_role}"',
         ]
     return statements

@@ -99,9 +99,7 @@ def _guard_statement(state) -> None:
         )
     _check_same_scope(state.session)
     state.statement = state.statement.options(
-        with_loader_criteria(
-            TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True
-        )
+        with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True)
     )
 
 
@@ -114,9 +112,7 @@ def _stamp_tenant(session: Session, flush_context, instances) -> None:
         if tenant_id is None:
             if is_unscoped() and obj.tenant_id is not None:
                 continue
-            raise TenantScopeError(
-                f"cannot create {type(obj).__name__} without a tenant scope"
-            )
+            raise TenantScopeError(f"cannot create {type(obj).__name__} without a tenant scope")
         _check_same_scope(session)
         if obj.tenant_id is None:
             obj.tenant_id = tenant_id

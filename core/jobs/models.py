@@ -17,9 +17,7 @@ OUTBOX_STATUSES = ("pending", "enqueued", "done", "failed")
 class OutboxEntry(TenantModel):
     __tablename__ = "core_outbox"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('pending', 'enqueued', 'done', 'failed')", name="status_known"
-        ),
+        CheckConstraint("status IN ('pending', 'enqueued', 'done', 'failed')", name="status_known"),
         Index(
             "ix_core_outbox_open",
             "status",

@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 import pluggy
 
-from core import __version__ as CORE_VERSION
+from core import __version__ as core_version
 from core import hookspecs
 from core.plugins.manifest import Manifest
 from core.plugins.markers import PROJECT
@@ -141,18 +141,17 @@ class PluginRegistry:
                 raise PluginError(
                     f"two plugins are named {m.name!r} ({names[m.name].source} and {plugin.source})"
                 )
-            if not m.supports_core(CORE_VERSION):
+            if not m.supports_core(core_version):
                 raise PluginError(
                     f"plugin {m.name!r} {m.version} requires tessera core {m.core}, "
-                    f"but this core is {CORE_VERSION}"
+                    f"but this core is {core_version}"
                 )
             names[m.name] = plugin
         for plugin in names.values():
             for needed in plugin.manifest.requires:
                 if needed not in names:
                     raise PluginError(
-                        f"plugin {plugin.manifest.name!r} requires plugin {needed!r}, "
-                        "which is not installed"
+                        f"plugin {plugin.manifest.name!r} requires plugin {needed!r}, which is not installed"
                     )
         for name, plugin in names.items():
             self.pm.register(plugin.module, name=name)
@@ -170,9 +169,7 @@ class PluginRegistry:
 
     def optional(self) -> list[Manifest]:
         """The plugins a tenant may enable (everything but core's builtins), by name."""
-        return sorted(
-            (p.manifest for p in self.plugins.values() if not p.builtin), key=lambda m: m.name
-        )
+        return sorted((p.manifest for p in self.plugins.values() if not p.builtin), key=lambda m: m.name)
 
     def is_builtin(self, name: str) -> bool:
         plugin = self.plugins.get(name)
@@ -209,7 +206,9 @@ class PluginRegistry:
             jsonschema.validate(config, manifest.config_schema)
         except jsonschema.ValidationError as exc:
             where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
-            raise PluginError(f"invalid configuration for plugin {name!r} at {where}: {exc.message}") from None
+            raise PluginError(
+                f"invalid configuration for plugin {name!r} at {where}: {exc.message}"
+            ) from None
         return config
 
 
@@ -234,4 +233,4 @@ def _manifest_of(obj: Any, where: str) -> Manifest:
     return manifest
 
 
-__all__ = ["ENTRY_POINT_GROUP", "LoadedPlugin", "PluginError", "PluginRegistry", "ModuleType"]
+__all__ = ["ENTRY_POINT_GROUP", "LoadedPlugin", "ModuleType", "PluginError", "PluginRegistry"]

@@ -64,8 +64,12 @@ class TenantDirectory:
             row = (
                 await conn.execute(
                     select(
-                        Tenant.id, Tenant.slug, Tenant.name, Tenant.status,
-                        Tenant.time_zone, Tenant.config_version,
+                        Tenant.id,
+                        Tenant.slug,
+                        Tenant.name,
+                        Tenant.status,
+                        Tenant.time_zone,
+                        Tenant.config_version,
                     ).where(Tenant.slug == slug)
                 )
             ).first()

@@ -25,9 +25,17 @@ _PAGE = """<!doctype html>
 <body><main class="error-page"><h1>{title}</h1><p>{message}</p></main></body></html>
 """
 
-_TITLES = {400: "Bad request", 401: "Sign-in needed", 403: "Not allowed",
-           404: "Not found", 405: "Method not allowed", 409: "Conflict",
-           422: "Check the form", 429: "Too many requests", 500: "Something went wrong"}
+_TITLES = {
+    400: "Bad request",
+    401: "Sign-in needed",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    422: "Check the form",
+    429: "Too many requests",
+    500: "Something went wrong",
+}
 
 
 def wants_json(path: str, accept: str) -> bool:
@@ -52,9 +60,16 @@ async def send_not_found(scope: Scope, send: Send, message: str) -> None:
         if name == b"accept":
             accept = value.decode("latin-1")
     body, content_type = _body(404, message, wants_json(scope.get("path", ""), accept))
-    await send({"type": "http.response.start", "status": 404,
-                "headers": [(b"content-type", content_type.encode()),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 404,
+            "headers": [
+                (b"content-type", content_type.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -66,10 +81,14 @@ def _respond(request: Request, status: int, message: str, extra: dict | None = N
 
 def http_exception_handler(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
-    message = exc.detail if exc.detail and exc.detail != _default_detail(status) else {
-        404: "There is nothing at this address.",
-        405: "This address does not accept that kind of request.",
-    }.get(status, exc.detail or _TITLES.get(status, "Error"))
+    message = (
+        exc.detail
+        if exc.detail and exc.detail != _default_detail(status)
+        else {
+            404: "There is nothing at this address.",
+            405: "This address does not accept that kind of request.",
+        }.get(status, exc.detail or _TITLES.get(status, "Error"))
+    )
     extra = None
     if isinstance(exc, ValidationException) and exc.extra:
         extra = {"errors": exc.extra}
@@ -89,11 +108,21 @@ def internal_error_handler(request: Request, exc: Exception) -> Response:
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     where = f"{frame.filename}:{frame.lineno}" if frame else "?"
     # The exception's message is not logged: it may quote patient data.
-    log.error("unhandled %s at %s on %s %s", type(exc).__name__, where,
-              request.method, request.scope.get("route_handler").handler_name
-              if request.scope.get("route_handler") else request.url.path)
-    return _respond(request, 500, "Something went wrong on our side. It has been logged; "
-                    "please try again, and tell your administrator if it keeps happening.")
+    log.error(
+        "unhandled %s at %s on %s %s",
+        type(exc).__name__,
+        where,
+        request.method,
+        request.scope.get("route_handler").handler_name
+        if request.scope.get("route_handler")
+        else request.url.path,
+    )
+    return _respond(
+        request,
+        500,
+        "Something went wrong on our side. It has been logged; "
+        "please try again, and tell your administrator if it keeps happening.",
+    )
 
 
 EXCEPTION_HANDLERS = {HTTPException: http_exception_handler, Exception: internal_error_handler}

@@ -20,8 +20,11 @@ async def home(request: Request) -> Template:
         async with request.app.state.db.session() as session:
             count = await session.scalar(select(func.count()).select_from(Tenant))
         return await page(
-            request, "core/platform_home.html", page_title="Platform",
-            tenant_count=count, plugins=registry.optional(),
+            request,
+            "core/platform_home.html",
+            page_title="Platform",
+            tenant_count=count,
+            plugins=registry.optional(),
             base_domain=request.app.state.settings.base_domain,
         )
     if site.is_tenant:

@@ -37,7 +37,12 @@ def upgrade() -> None:
 
     op.create_table(
         "tenant_plugins",
-        sa.Column("tenant_id", sa.Uuid(), sa.ForeignKey("tenants.id", name="fk_tenant_plugins_tenant_id_tenants"), nullable=False),
+        sa.Column(
+            "tenant_id",
+            sa.Uuid(),
+            sa.ForeignKey("tenants.id", name="fk_tenant_plugins_tenant_id_tenants"),
+            nullable=False,
+        ),
         sa.Column("plugin", sa.String(40), nullable=False),
         sa.Column("enabled_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.Column("disabled_at", sa.DateTime(timezone=True)),
@@ -48,7 +53,12 @@ def upgrade() -> None:
 
     op.create_table(
         "core_outbox",
-        sa.Column("tenant_id", sa.Uuid(), sa.ForeignKey("tenants.id", name="fk_core_outbox_tenant_id_tenants"), nullable=False),
+        sa.Column(
+            "tenant_id",
+            sa.Uuid(),
+            sa.ForeignKey("tenants.id", name="fk_core_outbox_tenant_id_tenants"),
+            nullable=False,
+        ),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("job", sa.String(120), nullable=False),
         sa.Column("kwargs", JSONB(), nullable=False),
@@ -59,10 +69,14 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True)),
         sa.Column("last_error", sa.Text()),
         sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_core_outbox"),
-        sa.CheckConstraint("status IN ('pending', 'enqueued', 'done', 'failed')", name="ck_core_outbox_status_known"),
+        sa.CheckConstraint(
+            "status IN ('pending', 'enqueued', 'done', 'failed')", name="ck_core_outbox_status_known"
+        ),
     )
     op.create_index(
-        "ix_core_outbox_open", "core_outbox", ["status", "created_at"],
+        "ix_core_outbox_open",
+        "core_outbox",
+        ["status", "created_at"],
         postgresql_where=sa.text("status IN ('pending', 'enqueued')"),
     )
     # The dispatcher and sweeper (unscoped platform code) claim entries of every tenant.

@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.plugin_api import DbSession
-
 from core.plugins.markers import hookimpl
 from core.plugins.types import ChartPanel, NavItem, Permission
 from core.web.render import page
@@ -75,8 +74,14 @@ def tessera_static_dirs():
 
 @hookimpl
 def tessera_permissions():
-    return [Permission("sample:notes", ("read", "write"), "Read and write notes",
-                       default_grants={"clinician": ("read", "write")})]
+    return [
+        Permission(
+            "sample:notes",
+            ("read", "write"),
+            "Read and write notes",
+            default_grants={"clinician": ("read", "write")},
+        )
+    ]
 
 
 @hookimpl

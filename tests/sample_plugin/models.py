@@ -19,7 +19,8 @@ class Note(TenantModel):
     __tablename__ = "sample_notes"
     __table_args__ = (
         ForeignKeyConstraint(
-            ["tenant_id", "notebook_id"], ["sample_notebooks.tenant_id", "sample_notebooks.id"],
+            ["tenant_id", "notebook_id"],
+            ["sample_notebooks.tenant_id", "sample_notebooks.id"],
             name="fk_sample_notes_notebook",
         ),
     )

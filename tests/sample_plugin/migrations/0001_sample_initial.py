@@ -31,7 +31,8 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_sample_notes"),
         sa.ForeignKeyConstraint(
-            ["tenant_id", "notebook_id"], ["sample_notebooks.tenant_id", "sample_notebooks.id"],
+            ["tenant_id", "notebook_id"],
+            ["sample_notebooks.tenant_id", "sample_notebooks.id"],
             name="fk_sample_notes_notebook",
         ),
     )
