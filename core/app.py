@@ -70,6 +70,7 @@ def create_app(
 ) -> Litestar:
     settings = settings or Settings.from_env()
     registry = registry or build_registry(settings, extra_plugins)
+    permissions = registry.permissions()  # a plugin outside its namespace fails boot here
     db = Database(settings)
     directory = TenantDirectory(db, registry)
 
@@ -111,7 +112,8 @@ def create_app(
         template_config=TemplateConfig(directory=template_dirs, engine=JinjaTemplateEngine),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(title="Tessera", version=__version__, path="/schema"),
-        state=State({"settings": settings, "db": db, "registry": registry, "directory": directory}),
+        state=State({"settings": settings, "db": db, "registry": registry, "directory": directory,
+                "permissions": permissions}),
         on_shutdown=[close_resources],
         debug=settings.debug,
     )

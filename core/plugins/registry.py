@@ -13,7 +13,6 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from types import ModuleType
 from typing import Any
 
 import jsonschema
@@ -22,6 +21,7 @@ import pluggy
 from core import __version__ as core_version
 from core import hookspecs
 from core.plugins.manifest import Manifest
+from core.plugins.types import Permission
 from core.plugins.markers import PROJECT
 
 log = logging.getLogger("tessera.plugins")
@@ -198,6 +198,20 @@ class PluginRegistry:
     def only(self, name: str) -> TenantHooks:
         """Hook callers reaching exactly one optional plugin (and no builtin)."""
         return _SinglePluginHooks(self, name)
+
+    def permissions(self) -> list[Permission]:
+        """Every permission of every installed plugin; refuses one outside its namespace."""
+        out: list[Permission] = []
+        for name, result in self.call_each("tessera_permissions"):
+            for permission in flatten([result]):
+                plugin_part, _, resource = permission.object.partition(":")
+                if plugin_part != name or not resource:
+                    raise PluginError(
+                        f"plugin {name!r} defines permission {permission.object!r}; its permissions "
+                        f"must be named '{name}:<resource>'"
+                    )
+                out.append(permission)
+        return out
 
     def validate_config(self, name: str, config: dict[str, Any] | None) -> dict[str, Any]:
         manifest = self.manifest(name)
