@@ -69,7 +69,7 @@ def tessera_template_dirs():
 
 @hookimpl
 def tessera_static_dirs():
-    return []
+    return [HERE / "static" / "sample"]
 
 
 @hookimpl
