@@ -52,9 +52,16 @@ async def create_note(data: JSONBody[dict], db_session: DbSession) -> dict:
     return {"id": str(note.id), "body": note.body}
 
 
+@get("/api/sample/boom", name="sample:boom")
+async def boom() -> dict:
+    # An unexpected failure whose message carries patient data: it must not reach the
+    # response or the log.
+    raise RuntimeError("patient Jane Q. Example, DOB 1970-01-01")
+
+
 @hookimpl
 def tessera_routes():
-    return [notes_page, list_notes, create_note]
+    return [notes_page, list_notes, create_note, boom]
 
 
 @hookimpl
