@@ -1,0 +1,1 @@
+"""Alembic revisions of the ``hello`` branch (Alembic skips this file)."""
