@@ -7,6 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.base import Base, TenantModel, TenantScoped, new_id, utcnow
 from core.db.rls import grant_global_table, protect_tenant_table
+from core.jobs.outbox import enqueue_job
+from core.jobs.tenant_job import tenant_job
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl
 from core.plugins.types import ChartPanel, NavItem, Permission
@@ -29,6 +31,7 @@ __all__ = [
     "TenantModel",
     "TenantScoped",
     "current_tenant_id",
+    "enqueue_job",
     "grant_global_table",
     "hookimpl",
     "new_id",
@@ -36,6 +39,7 @@ __all__ = [
     "protect_tenant_table",
     "require_tenant_id",
     "site_of",
+    "tenant_job",
     "tenant_scope",
     "utcnow",
 ]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from litestar import Request, get, post
@@ -8,7 +9,7 @@ from litestar.response import Template
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.plugin_api import DbSession
+from core.plugin_api import DbSession, tenant_job
 from core.plugins.markers import hookimpl
 from core.plugins.types import ChartPanel, NavItem, Permission
 from core.web.render import page
@@ -117,3 +118,31 @@ async def tessera_demo_data(tenant, session):
     count = await session.scalar(select(func.count()).select_from(Note))
     if not count:
         session.add(Note(notebook_id=notebook.id, body=f"Welcome to {tenant.name}"))
+
+
+@tenant_job("sample.add_note", timeout=None)
+async def add_note(
+    ctx, session, *, body: str, sleep: float = 0, signal_key: str | None = None, fail: bool = False
+):
+    """Add a note to the tenant's default notebook; return the bodies of the notes it sees.
+
+    Carries tenant_id (the wrapper runs it in that tenant's scope), is idempotent and
+    survives a retry: its only effect is a database write, which the wrapper commits together
+    with marking the outbox row done. Test knobs: ``signal_key`` is a Redis counter bumped
+    when the body starts, ``sleep`` holds the job open (to kill its worker), ``fail`` raises.
+    """
+    if signal_key:
+        await ctx["redis"].incr(signal_key)
+    if sleep:
+        await asyncio.sleep(sleep)
+    if fail:
+        raise ValueError(f"cannot file note {body!r}")  # a message with data; must not be stored
+    notebook = await default_notebook(session)
+    session.add(Note(notebook_id=notebook.id, body=body))
+    await session.flush()
+    return sorted(await session.scalars(select(Note.body)))
+
+
+@hookimpl
+def tessera_jobs():
+    return [add_note]

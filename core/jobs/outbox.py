@@ -1,0 +1,253 @@
+"""The outbox: work that must not be lost, written in the transaction that caused it.
+
+* ``enqueue_job(session, "<plugin>.<job>", **kwargs)`` adds an ``OutboxEntry`` (status
+  ``pending``) to the caller's transaction, in the current tenant's scope. Roll back and the
+  job was never asked for; commit and it will run.
+* The dispatcher (``dispatch_pending``) claims ``pending`` rows of every tenant with
+  ``FOR UPDATE SKIP LOCKED`` (so several workers share the work), enqueues each to arq with
+  job id ``outbox:<id>`` (arq refuses a second job with the same id while the first exists)
+  and marks it ``enqueued`` (``attempts + 1``, ``enqueued_at``).
+* The sweeper (``sweep_stale``) enqueues again rows still ``enqueued`` after
+  ``TESSERA_OUTBOX_STALE`` seconds: arq alone loses jobs when Redis loses data. When the job
+  is still queued arq's id check makes this a no-op; a row that is being worked on is locked
+  by its job and skipped. After the job's ``max_tries`` enqueues the row is ``failed``.
+* The job wrapper (``core.jobs.tenant_job``) marks the row ``done`` in the same transaction
+  as the job's own writes, and skips rows already ``done``: each job's effect happens once.
+
+Rows of suspended tenants are left alone until the tenant is resumed. The dispatcher and
+sweeper run inside ``unscoped("outbox dispatch")``: the platform role may read and update
+``core_outbox`` across tenants, nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from arq.connections import ArqRedis
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.session import Database
+from core.jobs.models import OutboxEntry
+from core.jobs.tenant_job import RESERVED_KWARGS, JobError, check_job_name
+from core.tenancy.context import require_tenant_id, unscoped
+from core.tenancy.models import Tenant
+
+log = logging.getLogger("tessera.jobs.outbox")
+
+DISPATCH_REASON = "outbox dispatch"
+BATCH_SIZE = 100
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+async def enqueue_job(session: AsyncSession, job_name: str, **kwargs: Any) -> OutboxEntry:
+    """Ask for ``job_name`` to run for the current tenant once ``session`` commits.
+
+    Must be called inside ``tenant_scope()`` (requests and jobs already are); the entry is
+    stamped with that tenant and the job receives it as ``tenant_id``. ``kwargs`` must be
+    JSON values (UUIDs and dates are converted to strings): ids, not PHI. The entry is
+    flushed, not committed: it shares the fate of the caller's transaction.
+    """
+    tenant_id = require_tenant_id()
+    check_job_name(job_name)
+    clash = RESERVED_KWARGS & kwargs.keys()
+    if clash:
+        raise JobError(f"job {job_name!r}: {', '.join(sorted(clash))} is set by the outbox, not by you")
+    try:
+        stored = json.loads(json.dumps(kwargs, default=_jsonable))
+    except (TypeError, ValueError) as exc:
+        raise JobError(f"job {job_name!r}: arguments must be JSON values ({exc})") from None
+    entry = OutboxEntry(tenant_id=tenant_id, job=job_name, kwargs=stored, status="pending", attempts=0)
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def _inactive_tenants(db: Database) -> list[uuid.UUID]:
+    # The registry is global and readable by the app role; the platform role (used inside
+    # unscoped blocks) is not granted it, so this is its own short transaction.
+    async with db.session() as session:
+        return list(await session.scalars(select(Tenant.id).where(Tenant.status != "active")))
+
+
+async def _enqueue(redis: ArqRedis, queue_name: str, entry: OutboxEntry) -> bool:
+    job = await redis.enqueue_job(
+        entry.job,
+        _job_id=entry.arq_job_id,
+        _queue_name=queue_name,
+        tenant_id=str(entry.tenant_id),
+        outbox_id=str(entry.id),
+        **entry.kwargs,
+    )
+    return job is not None
+
+
+async def dispatch_pending(
+    db: Database,
+    redis: ArqRedis,
+    *,
+    queue_name: str,
+    jobs: Iterable[str] | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> int:
+    """One dispatcher pass: enqueue ``pending`` rows; returns how many were enqueued.
+
+    ``jobs``: the job names this worker knows (others stay pending for a worker that does).
+    """
+    inactive = await _inactive_tenants(db)
+    with unscoped(DISPATCH_REASON):
+        async with db.session() as session, session.begin():
+            query = select(OutboxEntry).where(OutboxEntry.status == "pending")
+            if jobs is not None:
+                query = query.where(OutboxEntry.job.in_(list(jobs)))
+            if inactive:
+                query = query.where(OutboxEntry.tenant_id.not_in(inactive))
+            query = query.order_by(OutboxEntry.created_at).limit(batch_size)
+            entries = list(await session.scalars(query.with_for_update(skip_locked=True)))
+            now = dt.datetime.now(dt.UTC)
+            for entry in entries:
+                # Enqueued before the row is marked: a crash in between leaves it pending, and
+                # the next pass enqueues the same job id again, which arq ignores.
+                await _enqueue(redis, queue_name, entry)
+                await session.execute(
+                    update(OutboxEntry)
+                    .where(OutboxEntry.tenant_id == entry.tenant_id, OutboxEntry.id == entry.id)
+                    .values(status="enqueued", attempts=OutboxEntry.attempts + 1, enqueued_at=now)
+                )
+    if entries:
+        log.info("outbox: enqueued %d job(s)", len(entries))
+    return len(entries)
+
+
+async def sweep_stale(
+    db: Database,
+    redis: ArqRedis,
+    *,
+    queue_name: str,
+    stale_seconds: float,
+    max_tries: Mapping[str, int],
+    batch_size: int = BATCH_SIZE,
+) -> tuple[int, int]:
+    """One sweeper pass over rows ``enqueued`` longer than ``stale_seconds`` ago.
+
+    Enqueues each again (a no-op in arq while the job still exists there) or, once it has
+    been enqueued ``max_tries[job]`` times, marks it ``failed``. Rows locked by a running job
+    are skipped. Returns ``(re-enqueued, failed)``.
+    """
+    inactive = await _inactive_tenants(db)
+    requeued = failed = 0
+    with unscoped(DISPATCH_REASON):
+        async with db.session() as session, session.begin():
+            now = dt.datetime.now(dt.UTC)
+            query = select(OutboxEntry).where(
+                OutboxEntry.status == "enqueued",
+                or_(
+                    OutboxEntry.enqueued_at.is_(None),
+                    OutboxEntry.enqueued_at < now - dt.timedelta(seconds=stale_seconds),
+                ),
+                OutboxEntry.job.in_(list(max_tries)),
+            )
+            if inactive:
+                query = query.where(OutboxEntry.tenant_id.not_in(inactive))
+            query = query.order_by(OutboxEntry.enqueued_at).limit(batch_size)
+            entries = list(await session.scalars(query.with_for_update(skip_locked=True)))
+            for entry in entries:
+                where = (OutboxEntry.tenant_id == entry.tenant_id, OutboxEntry.id == entry.id)
+                if entry.attempts >= max_tries[entry.job]:
+                    await session.execute(
+                        update(OutboxEntry)
+                        .where(*where)
+                        .values(
+                            status="failed", finished_at=now, last_error=entry.last_error or "NotFinished"
+                        )
+                    )
+                    failed += 1
+                    continue
+                if await _enqueue(redis, queue_name, entry):
+                    requeued += 1
+                await session.execute(
+                    update(OutboxEntry)
+                    .where(*where)
+                    .values(attempts=OutboxEntry.attempts + 1, enqueued_at=now)
+                )
+    if requeued or failed:
+        log.warning("outbox sweeper: %d job(s) enqueued again, %d given up", requeued, failed)
+    return requeued, failed
+
+
+class OutboxDispatcher:
+    """The dispatcher and sweeper loop of one worker process (started in its on_startup)."""
+
+    def __init__(
+        self,
+        db: Database,
+        redis: ArqRedis,
+        *,
+        queue_name: str,
+        max_tries: Mapping[str, int],
+        poll_seconds: float,
+        stale_seconds: float,
+    ) -> None:
+        self.db = db
+        self.redis = redis
+        self.queue_name = queue_name
+        self.max_tries = dict(max_tries)
+        self.poll_seconds = max(poll_seconds, 0.05)
+        self.stale_seconds = stale_seconds
+        # Sweep a few times per stale period, but not more often than every poll.
+        self.sweep_every = max(self.poll_seconds, min(stale_seconds / 4, 60.0))
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="tessera-outbox-dispatcher")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    async def run_once(self, *, sweep: bool = True) -> None:
+        if not self.max_tries:
+            return
+        await dispatch_pending(self.db, self.redis, queue_name=self.queue_name, jobs=self.max_tries)
+        if sweep:
+            await sweep_stale(
+                self.db,
+                self.redis,
+                queue_name=self.queue_name,
+                stale_seconds=self.stale_seconds,
+                max_tries=self.max_tries,
+            )
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_sweep = 0.0
+        while True:
+            try:
+                sweep = loop.time() >= next_sweep
+                await self.run_once(sweep=sweep)
+                if sweep:
+                    next_sweep = loop.time() + self.sweep_every
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep dispatching; the database or Redis may come back
+                log.warning("outbox dispatcher pass failed: %s", type(exc).__name__)
+            await asyncio.sleep(self.poll_seconds)

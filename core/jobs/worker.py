@@ -1,0 +1,128 @@
+"""The arq worker, assembled from the plugins' ``tessera_jobs`` hooks.
+
+``tessera worker`` calls ``run_worker(settings)``. Each worker process also runs the outbox
+dispatcher and sweeper (``core.jobs.outbox``), so there is nothing else to deploy: start as
+many workers as the load needs; ``FOR UPDATE SKIP LOCKED`` shares the outbox between them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any
+
+from arq.connections import RedisSettings
+from arq.worker import Function, func
+from arq.worker import run_worker as arq_run_worker
+
+from core.db.session import Database
+from core.jobs.outbox import OutboxDispatcher
+from core.jobs.tenant_job import DEFAULT_MAX_TRIES, job_max_tries
+from core.plugins.registry import PluginError, PluginRegistry, flatten
+from core.settings import ConfigurationError, Settings
+
+log = logging.getLogger("tessera.jobs.worker")
+
+
+async def ping(ctx: dict[str, Any]) -> str:
+    """Liveness probe (``core.ping``): touches no tenant data, takes no arguments.
+
+    It also lets a worker start on an installation whose plugins define no jobs yet
+    (arq refuses a worker without functions); such a worker still dispatches the outbox.
+    """
+    return "pong"
+
+
+def collect_jobs(registry: PluginRegistry) -> list[Function]:
+    """Every plugin's jobs, each checked to be named ``"<plugin>.<job>"`` and unique."""
+    jobs: dict[str, Function] = {}
+    for plugin, result in registry.call_each("tessera_jobs"):
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()
+            raise PluginError(
+                f"plugin {plugin!r}: tessera_jobs must return its jobs directly (a list), not an awaitable"
+            )
+        for item in flatten([result]):
+            if not isinstance(item, Function):
+                if not inspect.iscoroutinefunction(item):
+                    raise PluginError(
+                        f"plugin {plugin!r} returned {item!r} from tessera_jobs; return functions "
+                        "decorated with core.plugin_api.tenant_job('<plugin>.<job>')"
+                    )
+                item = func(item)
+            if not item.name.startswith(f"{plugin}.") or item.name == f"{plugin}.":
+                raise PluginError(
+                    f"plugin {plugin!r} defines job {item.name!r}; its jobs must be named '{plugin}.<job>'"
+                )
+            if item.name in jobs:
+                raise PluginError(f"two jobs are named {item.name!r}")
+            jobs[item.name] = item
+    return list(jobs.values())
+
+
+def redis_settings(settings: Settings) -> RedisSettings:
+    if not settings.redis_url:
+        raise ConfigurationError(
+            "TESSERA_REDIS_URL is not set; point it at Redis (redis://host:6379/0 or unix:///path)"
+        )
+    try:
+        return RedisSettings.from_dsn(settings.redis_url)
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigurationError(f"TESSERA_REDIS_URL is not usable: {exc}") from None
+
+
+def build_worker_settings(settings: Settings, registry: PluginRegistry) -> dict[str, Any]:
+    """arq ``Worker`` keyword arguments: the plugins' jobs, Redis, queue, timeouts, and the
+    startup/shutdown hooks that open the database pool and run the outbox dispatcher.
+
+    Job context (``ctx``) carries ``settings``, ``registry``, ``db`` (a
+    ``core.db.session.Database``) and arq's ``redis``, ``job_id`` and ``job_try``.
+    """
+    functions = collect_jobs(registry)
+    max_tries = {f.name: job_max_tries(f) for f in functions}
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        ctx["db"] = Database(settings)
+        dispatcher = OutboxDispatcher(
+            ctx["db"],
+            ctx["redis"],
+            queue_name=settings.queue_name,
+            max_tries=max_tries,
+            poll_seconds=settings.outbox_poll_seconds,
+            stale_seconds=settings.outbox_stale_seconds,
+        )
+        ctx["dispatcher"] = dispatcher
+        dispatcher.start()
+        log.info("worker started: queue %s, %d job(s)", settings.queue_name, len(functions))
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        dispatcher = ctx.pop("dispatcher", None)
+        if dispatcher is not None:
+            await dispatcher.stop()
+        db = ctx.pop("db", None)
+        if db is not None:
+            await db.dispose()
+
+    return {
+        "functions": [*functions, func(ping, name="core.ping", max_tries=1, keep_result=0)],
+        "redis_settings": redis_settings(settings),
+        "queue_name": settings.queue_name,
+        "job_timeout": settings.job_timeout,
+        "max_tries": DEFAULT_MAX_TRIES,
+        "keep_result": 0,
+        "health_check_interval": 30,
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "ctx": {"settings": settings, "registry": registry},
+        "log_results": False,
+    }
+
+
+def run_worker(settings: Settings) -> None:
+    """Run a worker until SIGINT/SIGTERM (``tessera worker``)."""
+    from core.app import build_registry
+
+    logging.getLogger("arq").setLevel(logging.INFO)
+    worker_settings = build_worker_settings(settings, build_registry(settings))
+    arq_run_worker(worker_settings)
