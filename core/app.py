@@ -112,8 +112,15 @@ def create_app(
         template_config=TemplateConfig(directory=template_dirs, engine=JinjaTemplateEngine),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(title="Tessera", version=__version__, path="/schema"),
-        state=State({"settings": settings, "db": db, "registry": registry, "directory": directory,
-                "permissions": permissions}),
+        state=State(
+            {
+                "settings": settings,
+                "db": db,
+                "registry": registry,
+                "directory": directory,
+                "permissions": permissions,
+            }
+        ),
         on_shutdown=[close_resources],
         debug=settings.debug,
     )

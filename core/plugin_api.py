@@ -13,7 +13,7 @@ from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl
 from core.plugins.types import ChartPanel, NavItem, Permission
 from core.tenancy.context import current_tenant_id, require_tenant_id, tenant_scope
-from core.web.context import SiteContext, site_of
+from core.web.context import SiteContext, plugin_config, site_of
 from core.web.render import page
 
 #: Annotate a handler parameter ``db_session: DbSession`` to receive the request's
@@ -36,6 +36,7 @@ __all__ = [
     "hookimpl",
     "new_id",
     "page",
+    "plugin_config",
     "protect_tenant_table",
     "require_tenant_id",
     "site_of",

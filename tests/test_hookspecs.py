@@ -22,9 +22,17 @@ HOOKS = sorted(
 def test_the_kernel_has_the_hooks_the_spine_needs():
     names = {name for name, _ in HOOKS}
     assert {
-        "tessera_routes", "tessera_migration_dirs", "tessera_permissions", "tessera_navigation",
-        "tessera_template_dirs", "tessera_static_dirs", "tessera_jobs", "tessera_chart_panels",
-        "tessera_tenant_plugin_enabled", "tessera_tenant_plugin_disabled", "tessera_demo_data",
+        "tessera_routes",
+        "tessera_migration_dirs",
+        "tessera_permissions",
+        "tessera_navigation",
+        "tessera_template_dirs",
+        "tessera_static_dirs",
+        "tessera_jobs",
+        "tessera_chart_panels",
+        "tessera_tenant_plugin_enabled",
+        "tessera_tenant_plugin_disabled",
+        "tessera_demo_data",
     } <= names
 
 

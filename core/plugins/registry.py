@@ -21,8 +21,8 @@ import pluggy
 from core import __version__ as core_version
 from core import hookspecs
 from core.plugins.manifest import Manifest
-from core.plugins.types import Permission
 from core.plugins.markers import PROJECT
+from core.plugins.types import Permission
 
 log = logging.getLogger("tessera.plugins")
 
@@ -122,7 +122,12 @@ class PluginRegistry:
                 dist = ep.dist.name if ep.dist else "?"
                 found.append(LoadedPlugin(_manifest_of(module, ep.name), module, f"entry point {dist}"))
         for path in modules:
-            module = importlib.import_module(path)
+            try:
+                module = importlib.import_module(path)
+            except ImportError as exc:
+                raise PluginError(
+                    f"plugin module {path!r} (TESSERA_PLUGIN_MODULES) cannot be imported: {exc}"
+                ) from exc
             manifest = _manifest_of(module, path)
             if manifest.name in blocked:
                 continue
@@ -247,4 +252,4 @@ def _manifest_of(obj: Any, where: str) -> Manifest:
     return manifest
 
 
-__all__ = ["ENTRY_POINT_GROUP", "LoadedPlugin", "ModuleType", "PluginError", "PluginRegistry"]
+__all__ = ["ENTRY_POINT_GROUP", "LoadedPlugin", "PluginError", "PluginRegistry"]

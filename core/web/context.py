@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -40,6 +42,8 @@ class SiteContext:
     tenant: TenantInfo | None = None
     enabled_plugins: frozenset[str] = frozenset()
     hooks: TenantHooks | None = None
+    #: plugin name -> the tenant's configuration of it (validated when it was enabled)
+    plugin_configs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def is_tenant(self) -> bool:
@@ -57,7 +61,7 @@ class TenantDirectory:
     def __init__(self, db: Database, registry: PluginRegistry) -> None:
         self.db = db
         self.registry = registry
-        self._enabled: dict[uuid.UUID, tuple[int, frozenset[str]]] = {}
+        self._enabled: dict[uuid.UUID, tuple[int, Mapping[str, Mapping[str, Any]]]] = {}
 
     async def by_slug(self, slug: str) -> TenantInfo | None:
         async with self.db.engine.connect() as conn:
@@ -75,24 +79,37 @@ class TenantDirectory:
             ).first()
         return TenantInfo(*row) if row else None
 
-    async def enabled_plugins(self, tenant: TenantInfo) -> frozenset[str]:
+    async def plugin_configs(self, tenant: TenantInfo) -> Mapping[str, Mapping[str, Any]]:
+        """The tenant's enabled plugins and their configuration (read-only)."""
         cached = self._enabled.get(tenant.id)
         if cached and cached[0] == tenant.config_version:
             return cached[1]
         with tenant_scope(tenant.id):
             async with self.db.session() as session:
-                names = await session.scalars(
-                    select(TenantPlugin.plugin).where(TenantPlugin.disabled_at.is_(None))
+                rows = await session.execute(
+                    select(TenantPlugin.plugin, TenantPlugin.config).where(TenantPlugin.disabled_at.is_(None))
                 )
                 # Only what is installed now: a plugin uninstalled since stays off.
-                enabled = frozenset(n for n in names if n in self.registry.plugins)
-        self._enabled[tenant.id] = (tenant.config_version, enabled)
-        return enabled
+                configs = MappingProxyType(
+                    {
+                        name: MappingProxyType(dict(config or {}))
+                        for name, config in rows
+                        if name in self.registry.plugins
+                    }
+                )
+        self._enabled[tenant.id] = (tenant.config_version, configs)
+        return configs
 
     async def site_for(self, tenant: TenantInfo) -> SiteContext:
-        enabled = await self.enabled_plugins(tenant)
-        return SiteContext("tenant", tenant, enabled, self.registry.for_tenant(enabled))
+        configs = await self.plugin_configs(tenant)
+        enabled = frozenset(configs)
+        return SiteContext("tenant", tenant, enabled, self.registry.for_tenant(enabled), configs)
 
 
 def site_of(request: Any) -> SiteContext:
     return request.scope["state"]["site"]
+
+
+def plugin_config(request: Any, plugin: str) -> dict[str, Any]:
+    """The current tenant's configuration of ``plugin`` ({} when it has none)."""
+    return dict(site_of(request).plugin_configs.get(plugin, {}))

@@ -15,13 +15,13 @@ from litestar import Request, get, post
 from litestar.exceptions import ClientException
 from litestar.response import Template
 
-from core.plugin_api import DbSession, page
+from core.plugin_api import DbSession, page, plugin_config
 from tessera_hello.models import MAX_GREETING_LENGTH, Greeting
 from tessera_hello.services import (
+    DEFAULT_SALUTATION,
     GreetingError,
     add_greeting,
     list_greetings,
-    tenant_salutation,
 )
 
 LIST_FRAGMENT = "hello/_greetings.html"
@@ -49,7 +49,7 @@ async def greetings_page(request: Request, db_session: DbSession) -> Template:
         request,
         "hello/page.html",
         page_title="Greetings",
-        salutation=await tenant_salutation(db_session),
+        salutation=plugin_config(request, "hello").get("salutation") or DEFAULT_SALUTATION,
         greetings=await list_greetings(db_session),
         max_length=MAX_GREETING_LENGTH,
         error=None,

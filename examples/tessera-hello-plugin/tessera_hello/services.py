@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera_hello.models import MAX_GREETING_LENGTH, Greeting
@@ -46,15 +46,3 @@ async def ensure_greeting(session: AsyncSession, text_: str) -> None:
     if exists is None:
         session.add(Greeting(text=text_))
         await session.flush()
-
-
-async def tenant_salutation(session: AsyncSession) -> str:
-    """The ``salutation`` this tenant configured when enabling the plugin.
-
-    The configuration lives in core's ``tenant_plugins`` row for this plugin; row-level
-    security limits the query to the current tenant.
-    """
-    value = await session.scalar(
-        text("SELECT config ->> 'salutation' FROM tenant_plugins WHERE plugin = 'hello'")
-    )
-    return value or DEFAULT_SALUTATION
