@@ -6,6 +6,7 @@ Real PostgreSQL, real Redis, real ``tessera worker`` processes: nothing is mocke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -291,9 +292,9 @@ async def test_dispatcher_and_worker_run_a_job_to_completion(
 
         await wait_until(done, within=15, what="the outbox row is done")
     finally:
-        await worker.close()
+        await worker.close()  # cancels the worker's main task, runs on_shutdown
         run.cancel()
-        with pytest.raises(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError):
             await run
     row = await outbox_row(owner_engine, outbox_id)
     assert row["attempts"] == 1 and row["enqueued_at"] is not None and row["last_error"] is None
@@ -354,7 +355,7 @@ async def test_a_job_lost_from_redis_is_enqueued_again_by_the_sweeper(
     # Redis loses its data: the queue and the job are gone, the outbox still knows.
     await redis.delete(settings.queue_name, job_key_prefix + job_id)
 
-    workers(TESSERA_OUTBOX_STALE="1")
+    workers(TESSERA_OUTBOX_STALE="2")
 
     async def done():
         return (await outbox_row(owner_engine, outbox_id))["status"] == "done"

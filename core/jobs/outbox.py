@@ -22,6 +22,8 @@ sweeper run inside ``unscoped("outbox dispatch")``: the platform role may read a
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import datetime as dt
 import json
 import logging
@@ -36,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db.session import Database
 from core.jobs.models import OutboxEntry
 from core.jobs.tenant_job import RESERVED_KWARGS, JobError, check_job_name
-from core.tenancy.context import require_tenant_id, unscoped
+from core.tenancy.context import require_tenant_id, unscoped, unscoped_reason
 from core.tenancy.models import Tenant
 
 log = logging.getLogger("tessera.jobs.outbox")
@@ -77,10 +79,19 @@ async def enqueue_job(session: AsyncSession, job_name: str, **kwargs: Any) -> Ou
 
 
 async def _inactive_tenants(db: Database) -> list[uuid.UUID]:
-    # The registry is global and readable by the app role; the platform role (used inside
-    # unscoped blocks) is not granted it, so this is its own short transaction.
-    async with db.session() as session:
-        return list(await session.scalars(select(Tenant.id).where(Tenant.status != "active")))
+    """Suspended tenants, read from the global registry with no scope (the app role may;
+    the platform role used inside ``unscoped`` may not), in a context of its own."""
+
+    async def read() -> list[uuid.UUID]:
+        async with db.session() as session:
+            return list(await session.scalars(select(Tenant.id).where(Tenant.status != "active")))
+
+    return await asyncio.create_task(read(), context=contextvars.Context())
+
+
+def _dispatch_scope():
+    # The dispatcher loop enters unscoped() once (one log line, not one per pass).
+    return contextlib.nullcontext() if unscoped_reason() == DISPATCH_REASON else unscoped(DISPATCH_REASON)
 
 
 async def _enqueue(redis: ArqRedis, queue_name: str, entry: OutboxEntry) -> bool:
@@ -108,7 +119,7 @@ async def dispatch_pending(
     ``jobs``: the job names this worker knows (others stay pending for a worker that does).
     """
     inactive = await _inactive_tenants(db)
-    with unscoped(DISPATCH_REASON):
+    with _dispatch_scope():
         async with db.session() as session, session.begin():
             query = select(OutboxEntry).where(OutboxEntry.status == "pending")
             if jobs is not None:
@@ -149,7 +160,7 @@ async def sweep_stale(
     """
     inactive = await _inactive_tenants(db)
     requeued = failed = 0
-    with unscoped(DISPATCH_REASON):
+    with _dispatch_scope():
         async with db.session() as session, session.begin():
             now = dt.datetime.now(dt.UTC)
             query = select(OutboxEntry).where(
@@ -240,14 +251,15 @@ class OutboxDispatcher:
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         next_sweep = 0.0
-        while True:
-            try:
-                sweep = loop.time() >= next_sweep
-                await self.run_once(sweep=sweep)
-                if sweep:
-                    next_sweep = loop.time() + self.sweep_every
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # keep dispatching; the database or Redis may come back
-                log.warning("outbox dispatcher pass failed: %s", type(exc).__name__)
-            await asyncio.sleep(self.poll_seconds)
+        with unscoped(DISPATCH_REASON):  # logged once per worker, not once per pass
+            while True:
+                try:
+                    sweep = loop.time() >= next_sweep
+                    await self.run_once(sweep=sweep)
+                    if sweep:
+                        next_sweep = loop.time() + self.sweep_every
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # keep dispatching; the database or Redis may come back
+                    log.warning("outbox dispatcher pass failed: %s", type(exc).__name__)
+                await asyncio.sleep(self.poll_seconds)

@@ -154,6 +154,7 @@ async def _run_tenant_job(
 
     plugin = name.partition(".")[0]
     job_ctx = {**ctx, "tenant_id": tid, "outbox_id": oid}
+    body_started = False
     with tenant_scope(tid):
         try:
             async with db.session() as session, session.begin():
@@ -180,15 +181,16 @@ async def _run_tenant_job(
                         entry.finished_at = dt.datetime.now(dt.UTC)
                         entry.last_error = "PluginDisabled"
                     return None
+                body_started = True
                 result = await body(job_ctx, session, **kwargs)
                 if entry is not None:
                     entry.status = "done"
                     entry.finished_at = dt.datetime.now(dt.UTC)
                     entry.last_error = None
             return result
-        except (JobError, TenantScopeError):
-            raise
         except Exception as exc:
+            if not body_started:
+                raise  # the wrapper refused the call: retrying cannot help
             error = type(exc).__name__
             job_try = int(ctx.get("job_try") or 1)
             give_up = job_try >= max_tries
