@@ -187,6 +187,7 @@ async def _run_tenant_job(
                     entry.status = "done"
                     entry.finished_at = dt.datetime.now(dt.UTC)
                     entry.last_error = None
+            log.info("job %s for tenant %s done (outbox %s, try %s)", name, tid, oid, ctx.get("job_try"))
             return result
         except Exception as exc:
             if not body_started:

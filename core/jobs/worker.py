@@ -123,6 +123,10 @@ def run_worker(settings: Settings) -> None:
     """Run a worker until SIGINT/SIGTERM (``tessera worker``)."""
     from core.app import build_registry
 
-    logging.getLogger("arq").setLevel(logging.INFO)
+    # arq's own per-job lines print the job's arguments; those are ids by contract, but a
+    # log line is the wrong place to find out that a plugin broke it. The wrapper logs
+    # each job's name, tenant and outcome instead.
+    logging.getLogger("arq").setLevel(logging.WARNING)
+    logging.getLogger("tessera").setLevel(logging.INFO)
     worker_settings = build_worker_settings(settings, build_registry(settings))
     arq_run_worker(worker_settings)
