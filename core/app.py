@@ -19,9 +19,12 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import __version__
+from core.auth.middleware import Authenticator, auth_middleware_factory
+from core.auth.sessions import SessionStore
 from core.db.session import Database
 from core.plugins.registry import PluginRegistry, flatten
 from core.settings import Settings
@@ -73,6 +76,8 @@ def create_app(
     permissions = registry.permissions()  # a plugin outside its namespace fails boot here
     db = Database(settings)
     directory = TenantDirectory(db, registry)
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    sessions = SessionStore(redis) if redis is not None else None
 
     route_handlers: list[Any] = []
     for name, handlers in registry.call_each("tessera_routes"):
@@ -104,10 +109,15 @@ def create_app(
 
     async def close_resources(app: Litestar) -> None:
         await db.dispose()
+        if redis is not None:
+            await redis.aclose()
 
     return Litestar(
         route_handlers=route_handlers,
-        middleware=[host_middleware_factory(settings.base_domain, directory)],
+        middleware=[
+            host_middleware_factory(settings.base_domain, directory),
+            auth_middleware_factory(Authenticator(db, sessions)),
+        ],
         dependencies={"db_session": Provide(provide_db_session)},
         template_config=TemplateConfig(directory=template_dirs, engine=JinjaTemplateEngine),
         exception_handlers=EXCEPTION_HANDLERS,
@@ -119,6 +129,8 @@ def create_app(
                 "registry": registry,
                 "directory": directory,
                 "permissions": permissions,
+                "redis": redis,
+                "sessions": sessions,
             }
         ),
         on_shutdown=[close_resources],

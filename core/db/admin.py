@@ -46,9 +46,11 @@ async def init_database(settings: Settings) -> list[str]:
                 await conn.exec_driver_sql(f"CREATE DATABASE {_quote_ident(dbname)}")
                 done.append(f"created database {dbname}")
             app, platform = settings.app_db_role, settings.platform_db_role
+            sealer = settings.sealer_db_role
             for role, attrs in (
                 (app, f"LOGIN NOINHERIT PASSWORD {_quote_literal(settings.app_db_password)}"),
                 (platform, "NOLOGIN"),
+                (sealer, f"LOGIN NOINHERIT PASSWORD {_quote_literal(settings.sealer_db_password)}"),
             ):
                 safe = "NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
                 has = await conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
@@ -63,7 +65,7 @@ async def init_database(settings: Settings) -> list[str]:
     owner = create_async_engine(url, isolation_level="AUTOCOMMIT")
     try:
         async with owner.connect() as conn:
-            for role in (settings.app_db_role, settings.platform_db_role):
+            for role in (settings.app_db_role, settings.platform_db_role, settings.sealer_db_role):
                 await conn.exec_driver_sql(
                     f"GRANT CONNECT ON DATABASE {_quote_ident(dbname)} TO {_quote_ident(role)}"
                 )

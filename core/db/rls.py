@@ -68,6 +68,18 @@ def protect_tenant_table(
         op.execute(statement)
 
 
+def sealer_access(table: str, *, read: str, update_columns: tuple[str, ...]) -> None:
+    """Let the audit sealer role read every tenant's rows of ``table`` and update only
+    ``update_columns`` (column-level grant: it can never rewrite what it seals)."""
+    from alembic import op
+
+    role = _settings().sealer_db_role
+    op.execute(f'CREATE POLICY sealer_access ON "{table}" TO "{role}" USING (true) WITH CHECK (true)')
+    op.execute(f'GRANT {read} ON "{table}" TO "{role}"')
+    cols = ", ".join(f'"{c}"' for c in update_columns)
+    op.execute(f'GRANT UPDATE ({cols}) ON "{table}" TO "{role}"')
+
+
 def grant_global_table(table: str, privileges: str = "SELECT") -> None:
     """Grant the app role access to a global (non-tenant) table, e.g. the tenant registry."""
     from alembic import op

@@ -35,6 +35,12 @@ class Tenant(Base):
     #: Bumped whenever the tenant's plugin set or status changes, so every process can
     #: cache the enabled set keyed by it.
     config_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    #: automatic logoff after this many idle seconds (HIPAA 164.312(a)(2)(iii))
+    session_idle_seconds: Mapped[int] = mapped_column(default=900, server_default="900")
+    #: a session ends this long after sign-in, however active
+    session_max_seconds: Mapped[int] = mapped_column(default=43200, server_default="43200")
+    #: every member must enrol a second factor before using the site
+    mfa_required: Mapped[bool] = mapped_column(default=False, server_default="false")
 
     @property
     def is_active(self) -> bool:

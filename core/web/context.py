@@ -28,6 +28,9 @@ class TenantInfo:
     status: str
     time_zone: str
     config_version: int
+    session_idle_seconds: int = 900
+    session_max_seconds: int = 43200
+    mfa_required: bool = False
 
     @property
     def is_active(self) -> bool:
@@ -74,6 +77,9 @@ class TenantDirectory:
                         Tenant.status,
                         Tenant.time_zone,
                         Tenant.config_version,
+                        Tenant.session_idle_seconds,
+                        Tenant.session_max_seconds,
+                        Tenant.mfa_required,
                     ).where(Tenant.slug == slug)
                 )
             ).first()

@@ -81,6 +81,8 @@ def _respond(request: Request, status: int, message: str, extra: dict | None = N
 
 def http_exception_handler(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
+    if status == 401 and not wants_json(request.url.path, request.headers.get("accept", "")):
+        return _to_sign_in(request, exc)
     message = (
         exc.detail
         if exc.detail and exc.detail != _default_detail(status)
@@ -93,6 +95,21 @@ def http_exception_handler(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc, ValidationException) and exc.extra:
         extra = {"errors": exc.extra}
     return _respond(request, status, str(message), extra)
+
+
+def _to_sign_in(request: Request, exc: HTTPException) -> Response:
+    """Browsers are sent to the sign-in page (htmx requests via HX-Redirect)."""
+    from urllib.parse import urlencode
+
+    reason = (exc.extra or {}).get("reason") if isinstance(exc.extra, dict) else None
+    target = "/mfa" if reason == "mfa_required" else "/login"
+    query = {"next": request.url.path}
+    if reason:
+        query["reason"] = reason
+    location = f"{target}?{urlencode(query)}"
+    if request.headers.get("hx-request"):
+        return Response(content=b"", status_code=401, headers={"HX-Redirect": location})
+    return Response(content=b"", status_code=303, headers={"Location": location})
 
 
 def _default_detail(status: int) -> str:

@@ -32,7 +32,8 @@ def upgrade() -> None:
         sa.CheckConstraint("status IN ('active', 'suspended')", name="ck_tenants_status_known"),
         sa.UniqueConstraint("slug", name="uq_tenants_slug"),
     )
-    # The app reads the registry to resolve hosts; only platform code (as owner) writes it.
+    # The app reads the registry to resolve hosts; the platform area and CLI create and
+    # suspend tenants through it (no DELETE: purging a tenant runs as the owner).
     grant_global_table("tenants", "SELECT, INSERT, UPDATE")
 
     op.create_table(

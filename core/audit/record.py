@@ -1,0 +1,78 @@
+"""Recording audit events. Every PHI read or write goes through ``record`` in the same
+transaction as the access, so a crash loses both or neither."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.audit.models import ACTIONS, OUTCOMES, AuditEvent
+from core.auth.principal import Principal, RequestMeta, current_principal, current_request_meta
+from core.tenancy.context import require_tenant_id, tenant_scope
+
+
+def build_event(
+    *,
+    action: str,
+    resource_type: str,
+    resource_id: Any = None,
+    patient_id: uuid.UUID | None = None,
+    outcome: str = "success",
+    reason: str | None = None,
+    emergency: bool = False,
+    detail: dict[str, Any] | None = None,
+    principal: Principal | None = None,
+    meta: RequestMeta | None = None,
+    actor_label: str | None = None,
+) -> AuditEvent:
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}; add it to core.audit.models.ACTIONS")
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown audit outcome {outcome!r}")
+    principal = principal if principal is not None else current_principal()
+    meta = meta or current_request_meta()
+    if principal is None:
+        actor_type, user_id, token_id = ("system" if actor_label else "anonymous"), None, None
+    else:
+        actor_type, user_id, token_id = principal.actor_type, principal.user_id, principal.token_id
+        actor_label = actor_label or principal.email
+    return AuditEvent(
+        tenant_id=require_tenant_id(),
+        actor_type=actor_type,
+        actor_user_id=user_id,
+        actor_token_id=token_id,
+        actor_label=actor_label,
+        action=action,
+        resource_type=resource_type,
+        resource_id=None if resource_id is None else str(resource_id),
+        patient_id=patient_id,
+        outcome=outcome,
+        client_ip=meta.client_ip,
+        user_agent=(meta.user_agent or "")[:512] or None,
+        reason=reason,
+        emergency=emergency,
+        detail=detail or {},
+    )
+
+
+async def record(session: AsyncSession, **event: Any) -> AuditEvent:
+    """Add an audit event to ``session``'s transaction (the caller commits with its change).
+
+    Keyword arguments are those of :func:`build_event`; the actor and client come from the
+    current request unless given.
+    """
+    audit_event = build_event(**event)
+    session.add(audit_event)
+    await session.flush([audit_event])
+    return audit_event
+
+
+async def record_now(db, tenant_id: uuid.UUID, **event: Any) -> None:
+    """Record an event in its own transaction: for events not tied to a data change
+    (failed sign-ins, refused requests), which must survive the request failing."""
+    with tenant_scope(tenant_id):
+        async with db.session() as session:
+            await record(session, **event)
+            await session.commit()

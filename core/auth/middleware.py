@@ -1,0 +1,188 @@
+"""Authentication: who is calling, from a session cookie or an ``Authorization: Bearer``
+token. Runs after host resolution (so inside the tenant's scope) and before any handler.
+
+It never refuses a request itself: it records the principal (or the reason there is
+none) in the request state, and the route guards answer 401/403 with that reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from http.cookies import CookieError, SimpleCookie
+
+from litestar.types import ASGIApp, Receive, Scope, Send
+from sqlalchemy import select, update
+
+from core.auth.models import ApiToken, Membership, PlatformOperator, User
+from core.auth.principal import Principal, RequestMeta, reset_request_identity, set_request_identity
+from core.auth.sessions import COOKIE_NAME, SessionData
+from core.auth.tokens import find_token
+from core.web.context import SiteContext
+
+PLATFORM = "platform"
+
+#: why a request carries no principal; the guards turn these into messages
+PROBLEMS = {
+    "token_invalid": "This API token is not valid for this clinic.",
+    "token_revoked": "This API token was revoked or has expired.",
+    "token_wrong_host": "API tokens work only at a clinic's own address.",
+    "session_unknown": "Your session has ended. Please sign in again.",
+    "session_idle": "You were signed out after a period without activity. Please sign in again.",
+    "session_expired": "Your session reached its maximum length. Please sign in again.",
+    "session_other_site": "This session belongs to another site. Please sign in here.",
+    "account_inactive": "This account is not active here. Ask the clinic's owner.",
+}
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def session_cookie(scope: Scope) -> str | None:
+    raw = _header(scope, b"cookie")
+    if not raw:
+        return None
+    try:
+        jar = SimpleCookie(raw)
+    except CookieError:
+        return None
+    morsel = jar.get(COOKIE_NAME)
+    return morsel.value if morsel else None
+
+
+def request_meta(scope: Scope) -> RequestMeta:
+    client = scope.get("client")
+    return RequestMeta(client_ip=client[0] if client else None, user_agent=_header(scope, b"user-agent"))
+
+
+class Authenticator:
+    def __init__(self, db, store) -> None:
+        self.db = db
+        self.store = store
+
+    async def _member(self, session, user_id, site: SiteContext):
+        """(user, roles, is_operator) if the user may act on this site, else None."""
+        if site.is_tenant:
+            row = (
+                await session.execute(
+                    select(User, Membership)
+                    .join(Membership, Membership.user_id == User.id)
+                    .where(User.id == user_id)
+                )
+            ).first()
+            if row is None or not row.User.is_active or not row.Membership.is_active:
+                return None
+            return row.User, frozenset(row.Membership.roles), False
+        user = await session.get(User, user_id)
+        operator = user is not None and await session.get(PlatformOperator, user_id) is not None
+        if not operator or not user.is_active:
+            return None
+        return user, frozenset({"operator"}), True
+
+    async def from_token(self, token: str, site: SiteContext) -> tuple[Principal | None, str | None]:
+        if not site.is_tenant:
+            return None, "token_wrong_host"
+        async with self.db.session() as session:
+            row: ApiToken | None = await find_token(session, token)
+            if row is None:
+                return None, "token_invalid"
+            if not row.is_usable:
+                return None, "token_revoked"
+            member = await self._member(session, row.user_id, site)
+            if member is None:
+                return None, "account_inactive"
+            user, roles, _ = member
+            now = dt.datetime.now(dt.UTC)
+            if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
+                await session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+                await session.commit()
+        return Principal(
+            user_id=user.id,
+            email=user.email,
+            display_name=user.display_name,
+            tenant_id=site.tenant.id,
+            roles=roles,
+            via="token",
+            token_id=row.id,
+            token_scopes=frozenset(row.scopes or ()),
+            mfa_verified=True,
+            mfa_enrolled=user.mfa_enabled_at is not None,
+        ), None
+
+    async def from_session(
+        self, session_id: str, site: SiteContext
+    ) -> tuple[Principal | None, str | None, SessionData | None]:
+        data = await self.store.get(session_id)
+        if data is None:
+            return None, "session_unknown", None
+        if not data.is_authenticated:
+            return None, None, data  # an anonymous session (CSRF token before sign-in)
+        expected = str(site.tenant.id) if site.is_tenant else PLATFORM
+        if data.tenant_id != expected:
+            return None, "session_other_site", None
+        now = time.time()
+        idle = site.tenant.session_idle_seconds if site.tenant else 900
+        longest = site.tenant.session_max_seconds if site.tenant else self.store.max_lifetime
+        if now - data.last_seen > idle:
+            await self.store.delete(session_id)
+            return None, "session_idle", None
+        if now - data.created_at > longest:
+            await self.store.delete(session_id)
+            return None, "session_expired", None
+        async with self.db.session() as session:
+            member = await self._member(session, data.user_id, site)
+        if member is None:
+            return None, "account_inactive", data
+        user, roles, operator = member
+        await self.store.touch(session_id, data, now)
+        return (
+            Principal(
+                user_id=user.id,
+                email=user.email,
+                display_name=user.display_name,
+                tenant_id=site.tenant.id if site.tenant else None,
+                roles=roles,
+                via="session",
+                session_id=session_id,
+                mfa_verified=data.mfa_verified,
+                mfa_enrolled=user.mfa_enabled_at is not None,
+                is_operator=operator,
+                break_glass=dict(data.break_glass),
+            ),
+            None,
+            data,
+        )
+
+
+def auth_middleware_factory(authenticator: Authenticator):
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def authenticate(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            state = scope.setdefault("state", {})
+            site: SiteContext | None = state.get("site")
+            principal, problem, session_data = None, None, None
+            if site is not None and site.area in ("tenant", "platform"):
+                authorization = _header(scope, b"authorization") or ""
+                if authorization[:7].lower() == "bearer ":
+                    principal, problem = await authenticator.from_token(authorization[7:].strip(), site)
+                elif cookie := session_cookie(scope):
+                    principal, problem, session_data = await authenticator.from_session(cookie, site)
+                    if session_data is not None:
+                        state["session"] = (cookie, session_data)
+            state["principal"] = principal
+            state["auth_problem"] = problem
+            tokens = set_request_identity(principal, request_meta(scope))
+            try:
+                await app(scope, receive, send)
+            finally:
+                reset_request_identity(tokens)
+
+        return authenticate
+
+    return middleware
