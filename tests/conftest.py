@@ -135,3 +135,65 @@ def client_for(app):
         return AsyncTestClient(app=app, base_url=f"http://{host}")
 
     return make
+
+
+@pytest.fixture
+async def make_user(db: Database):
+    """Create a user with a membership in ``tenant`` (real rows, argon2 hash)."""
+    from core.auth.models import Membership, User
+    from core.auth.passwords import hash_password
+    from core.tenancy import tenant_scope
+
+    async def make(
+        tenant,
+        *,
+        roles=("clinician",),
+        password="correct horse battery",
+        email=None,
+        name="Test User",
+        status="active",
+    ):
+        email = email or f"{uuid.uuid4().hex[:10]}@example.test"
+        async with db.session() as session:
+            user = User(email=email, display_name=name, password_hash=hash_password(password))
+            session.add(user)
+            await session.flush()
+            with tenant_scope(tenant.id):
+                session.add(Membership(user_id=user.id, roles=list(roles), status=status))
+                await session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+async def session_store(settings: Settings):
+    """The Redis session store, on this test's own connection pool (the app under test runs
+    in another event loop, so tests must not share its Redis client)."""
+    from redis.asyncio import Redis
+
+    from core.auth.sessions import SessionStore
+
+    redis = Redis.from_url(settings.redis_url)
+    yield SessionStore(redis)
+    await redis.aclose()
+
+
+@pytest.fixture
+def client_as(app, session_store):
+    """``async with await client_as(tenant, user) as c`` — a test client on the tenant's host
+    with a real signed-in session (created in the Redis session store)."""
+    from litestar.testing import AsyncTestClient
+
+    from core.auth.sessions import COOKIE_NAME
+
+    async def make(tenant, user, *, mfa_verified=True):
+        session_id, _ = await session_store.create(
+            user_id=user.id, tenant_id=tenant.id if tenant else "platform", mfa_verified=mfa_verified
+        )
+        host = f"{tenant.slug}.localhost" if tenant else "localhost"
+        client = AsyncTestClient(app=app, base_url=f"http://{host}")
+        client.cookies.set(COOKIE_NAME, session_id)
+        return client
+
+    return make

@@ -65,7 +65,7 @@ async def record(session: AsyncSession, **event: Any) -> AuditEvent:
     """
     audit_event = build_event(**event)
     session.add(audit_event)
-    await session.flush([audit_event])
+    await session.flush()
     return audit_event
 
 

@@ -9,6 +9,7 @@ from litestar.response import Template
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.auth.guards import requires_login
 from core.plugin_api import DbSession, tenant_job
 from core.plugins.markers import hookimpl
 from core.plugins.types import ChartPanel, NavItem, Permission
@@ -60,9 +61,15 @@ async def boom() -> dict:
     raise RuntimeError("patient Jane Q. Example, DOB 1970-01-01")
 
 
+@get("/api/sample/whoami", name="sample:whoami", guards=[requires_login])
+async def whoami(request: Request) -> dict:
+    principal = request.scope["state"]["principal"]
+    return {"email": principal.email, "roles": sorted(principal.roles), "via": principal.via}
+
+
 @hookimpl
 def tessera_routes():
-    return [notes_page, list_notes, create_note, boom]
+    return [notes_page, list_notes, create_note, boom, whoami]
 
 
 @hookimpl
