@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import __version__
 from core.auth.middleware import Authenticator, auth_middleware_factory
 from core.auth.sessions import SessionStore
+from core.authz.enforcer import Authorizer
 from core.db.session import Database
 from core.plugins.registry import PluginRegistry, flatten
 from core.settings import Settings
@@ -129,6 +130,7 @@ def create_app(
                 "registry": registry,
                 "directory": directory,
                 "permissions": permissions,
+                "authz": Authorizer(permissions),
                 "redis": redis,
                 "sessions": sessions,
             }

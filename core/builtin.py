@@ -7,7 +7,7 @@ from pathlib import Path
 from core import __version__
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl
-from core.plugins.types import NavItem
+from core.plugins.types import NavItem, Permission
 
 HERE = Path(__file__).parent
 
@@ -22,9 +22,12 @@ manifest = Manifest(
 
 @hookimpl
 def tessera_routes():
+    from core.audit import routes as audit
+    from core.auth import routes as auth
+    from core.authz import routes as authz
     from core.web.pages import health, home
 
-    return [home, health]
+    return [home, health, *auth.ROUTES, *authz.ROUTES, *audit.ROUTES]
 
 
 @hookimpl
@@ -40,3 +43,17 @@ def tessera_static_dirs():
 @hookimpl
 def tessera_navigation(request):
     return [NavItem(label="Home", href="/", order=0)]
+
+
+@hookimpl
+def tessera_permissions():
+    return [
+        Permission("core:users", ("read", "write"), "See and manage the clinic's users and roles"),
+        Permission("core:settings", ("read", "write"), "Clinic settings: profile, session and MFA policy"),
+        Permission(
+            "core:audit",
+            ("read", "export"),
+            "Read and export the audit log",
+            default_grants={"auditor": ("read", "export")},
+        ),
+    ]

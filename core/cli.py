@@ -295,6 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(fn=cmd_serve)
     sub.add_parser("worker", help="run the arq job worker").set_defaults(fn=cmd_worker)
 
+    from core.audit import cli as audit_cli
+    from core.auth import cli as auth_cli
+
+    auth_cli.register(sub)
+    audit_cli.register(sub)
+
     dev = sub.add_parser("dev", help="development stack").add_subparsers(dest="cmd", required=True)
     run = dev.add_parser("run", help="start services, migrate, seed, serve web + worker (make run)")
     run.add_argument("--port", type=int)

@@ -5,6 +5,8 @@ another plugin; anything not listed may change without notice.
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.auth.guards import public, requires_login
+from core.authz.guards import requires
 from core.db.base import Base, TenantModel, TenantScoped, new_id, utcnow
 from core.db.rls import grant_global_table, protect_tenant_table
 from core.jobs.outbox import enqueue_job
@@ -38,7 +40,10 @@ __all__ = [
     "page",
     "plugin_config",
     "protect_tenant_table",
+    "public",
     "require_tenant_id",
+    "requires",
+    "requires_login",
     "site_of",
     "tenant_job",
     "tenant_scope",
