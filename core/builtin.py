@@ -51,6 +51,32 @@ def tessera_permissions():
         Permission("core:users", ("read", "write"), "See and manage the clinic's users and roles"),
         Permission("core:settings", ("read", "write"), "Clinic settings: profile, session and MFA policy"),
         Permission(
+            "core:patients",
+            ("read", "write"),
+            "Patient records: demographics, coverage, allergies, problems, medications",
+            default_grants={
+                "clinician": ("read", "write"),
+                "front_desk": ("read", "write"),
+                "biller": ("read",),
+            },
+        ),
+        Permission(
+            "core:encounters",
+            ("read", "write"),
+            "Visits and their status",
+            default_grants={
+                "clinician": ("read", "write"),
+                "front_desk": ("read", "write"),
+                "biller": ("read",),
+            },
+        ),
+        Permission(
+            "core:practice",
+            ("read", "write"),
+            "Locations and providers",
+            default_grants={"clinician": ("read",), "front_desk": ("read",), "biller": ("read",)},
+        ),
+        Permission(
             "core:audit",
             ("read", "export"),
             "Read and export the audit log",
