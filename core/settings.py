@@ -94,6 +94,9 @@ class Settings:
     embedded: bool = False
     #: TESSERA_QUEUE_NAME — the arq queue; change it to run two instances on one Redis.
     queue_name: str = "tessera:queue"
+    #: TESSERA_AUDIT_SEAL_INTERVAL — seconds between the worker's audit-sealer passes
+    #: (chaining committed audit events into each tenant's SHA-256 chain).
+    audit_seal_interval: float = 1.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -122,6 +125,7 @@ class Settings:
             outbox_stale_seconds=_env_int("TESSERA_OUTBOX_STALE", defaults.outbox_stale_seconds),
             queue_name=_env("TESSERA_QUEUE_NAME", defaults.queue_name),
             embedded=_env("TESSERA_EMBEDDED", "0") == "1",
+            audit_seal_interval=float(_env("TESSERA_AUDIT_SEAL_INTERVAL", "1.0")),
         )
 
     def with_(self, **changes) -> Settings:

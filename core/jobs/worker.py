@@ -1,7 +1,8 @@
 """The arq worker, assembled from the plugins' ``tessera_jobs`` hooks.
 
 ``tessera worker`` calls ``run_worker(settings)``. Each worker process also runs the outbox
-dispatcher and sweeper (``core.jobs.outbox``), so there is nothing else to deploy: start as
+dispatcher and sweeper (``core.jobs.outbox``) and the audit sealer (``core.audit.seal``),
+so there is nothing else to deploy: start as
 many workers as the load needs; ``FOR UPDATE SKIP LOCKED`` shares the outbox between them.
 """
 
@@ -15,6 +16,7 @@ from arq.connections import RedisSettings
 from arq.worker import Function, func
 from arq.worker import run_worker as arq_run_worker
 
+from core.audit.seal import AuditSealer
 from core.db.session import Database
 from core.jobs.outbox import OutboxDispatcher
 from core.jobs.tenant_job import DEFAULT_MAX_TRIES, job_max_tries
@@ -94,9 +96,15 @@ def build_worker_settings(settings: Settings, registry: PluginRegistry) -> dict[
         )
         ctx["dispatcher"] = dispatcher
         dispatcher.start()
+        sealer = AuditSealer(settings)
+        ctx["audit_sealer"] = sealer
+        sealer.start()
         log.info("worker started: queue %s, %d job(s)", settings.queue_name, len(functions))
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        sealer = ctx.pop("audit_sealer", None)
+        if sealer is not None:
+            await sealer.stop()
         dispatcher = ctx.pop("dispatcher", None)
         if dispatcher is not None:
             await dispatcher.stop()
