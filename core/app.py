@@ -23,9 +23,12 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import __version__
+from core.auth.guards import public, requires_login
 from core.auth.middleware import Authenticator, auth_middleware_factory
 from core.auth.sessions import SessionStore
+from core.authz.emergency import emergency_offer_handler
 from core.authz.enforcer import Authorizer
+from core.authz.guards import EmergencyAccessOffered, per_site, requires_operator
 from core.db.session import Database
 from core.plugins.registry import PluginRegistry, flatten
 from core.settings import Settings
@@ -103,7 +106,10 @@ def create_app(
                     directories=dirs,
                     name=f"static:{name}",
                     include_in_schema=False,
-                    guards=[] if registry.is_builtin(name) else [plugin_enabled_guard(name)],
+                    guards=[
+                        *([] if registry.is_builtin(name) else [plugin_enabled_guard(name)]),
+                        public("static assets"),
+                    ],
                 )
             )
     template_dirs = [d for _, dirs in registry.call_each("tessera_template_dirs") for d in flatten([dirs])]
@@ -121,8 +127,17 @@ def create_app(
         ],
         dependencies={"db_session": Provide(provide_db_session)},
         template_config=TemplateConfig(directory=template_dirs, engine=JinjaTemplateEngine),
-        exception_handlers=EXCEPTION_HANDLERS,
-        openapi_config=OpenAPIConfig(title="Tessera", version=__version__, path="/schema"),
+        exception_handlers={**EXCEPTION_HANDLERS, EmergencyAccessOffered: emergency_offer_handler},
+        openapi_config=OpenAPIConfig(
+            title="Tessera",
+            version=__version__,
+            # the API description is for signed-in members (and operators), not the public
+            openapi_router=Router(
+                path="/schema",
+                route_handlers=[],
+                guards=[per_site(tenant=requires_login, platform=requires_operator)],
+            ),
+        ),
         state=State(
             {
                 "settings": settings,

@@ -5,10 +5,20 @@ from __future__ import annotations
 import logging
 
 
-async def test_unexpected_error_is_a_generic_500_without_phi(make_tenant, client_for, caplog):
+async def signed_in(client_as, session_store, tenant, user):
+    """A client with a real session on the tenant's host, sending its CSRF token."""
+    from core.auth.sessions import COOKIE_NAME
+
+    client = await client_as(tenant, user)
+    client.headers["X-CSRF-Token"] = (await session_store.get(client.cookies.get(COOKIE_NAME))).csrf_token
+    return client
+
+
+async def test_unexpected_error_is_a_generic_500_without_phi(make_tenant, make_user, client_as, caplog):
     tenant = await make_tenant(plugins=("sample",))
+    user = await make_user(tenant)
     with caplog.at_level(logging.DEBUG):
-        async with client_for(tenant.slug) as client:
+        async with await client_as(tenant, user) as client:
             api = await client.get("/api/sample/boom")
             page = await client.get("/api/sample/boom", headers={"accept": "text/html"})
     assert api.status_code == 500
@@ -19,9 +29,9 @@ async def test_unexpected_error_is_a_generic_500_without_phi(make_tenant, client
     assert "unhandled RuntimeError" in caplog.text  # what failed and where is still logged
 
 
-async def test_malformed_json_is_a_400_with_a_message(make_tenant, client_for):
+async def test_malformed_json_is_a_400_with_a_message(make_tenant, make_user, client_as, session_store):
     tenant = await make_tenant(plugins=("sample",))
-    async with client_for(tenant.slug) as client:
+    async with await signed_in(client_as, session_store, tenant, await make_user(tenant)) as client:
         response = await client.post(
             "/api/sample/notes", content=b"{not json", headers={"content-type": "application/json"}
         )

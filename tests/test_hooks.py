@@ -16,11 +16,20 @@ from tests.conftest import migration_dirs
 from tests.sample_plugin.models import Note
 
 
-async def test_hook_tessera_routes(make_tenant, client_for, app):
+async def signed_in(client_as, session_store, tenant, user):
+    """A client with a real session on the tenant's host, sending its CSRF token."""
+    from core.auth.sessions import COOKIE_NAME
+
+    client = await client_as(tenant, user)
+    client.headers["X-CSRF-Token"] = (await session_store.get(client.cookies.get(COOKIE_NAME))).csrf_token
+    return client
+
+
+async def test_hook_tessera_routes(make_tenant, make_user, client_as, session_store, app):
     tenant = await make_tenant(plugins=("sample",))
     paths = {route.path for route in app.routes}
     assert {"/sample/notes", "/api/sample/notes"} <= paths
-    async with client_for(tenant.slug) as client:
+    async with await signed_in(client_as, session_store, tenant, await make_user(tenant)) as client:
         created = await client.post("/api/sample/notes", json={"body": "via route"})
         assert created.status_code == 201
         bad = await client.post("/api/sample/notes", json={"body": "  "})
@@ -39,9 +48,9 @@ async def test_hook_tessera_migration_dirs(settings, registry, owner_engine):
     assert {"sample_notebooks", "sample_notes"} <= tables
 
 
-async def test_hook_tessera_template_dirs(make_tenant, client_for):
+async def test_hook_tessera_template_dirs(make_tenant, make_user, client_as, session_store):
     tenant = await make_tenant(plugins=("sample",), name="Template Clinic")
-    async with client_for(tenant.slug) as client:
+    async with await signed_in(client_as, session_store, tenant, await make_user(tenant)) as client:
         await client.post("/api/sample/notes", json={"body": "<b>escaped</b>"})
         page = await client.get("/sample/notes")
     assert page.status_code == 200
@@ -65,15 +74,16 @@ def test_hook_tessera_permissions(app):
     by_object = {p.object: p for p in app.state.permissions}
     assert by_object["sample:notes"].actions == ("read", "write")
     assert by_object["sample:notes"].default_grants == {"clinician": ("read", "write")}
+    assert by_object["sample:notes"].breakable
 
 
-async def test_hook_tessera_navigation(make_tenant, client_for):
+async def test_hook_tessera_navigation(make_tenant, make_user, client_as):
     on, off = await make_tenant(plugins=("sample",)), await make_tenant()
-    async with client_for(on.slug) as client:
+    async with await client_as(on, await make_user(on)) as client:
         html = (await client.get("/")).text
     # core's Home (order 0) comes before the plugin's entry (order 50)
     assert html.index('href="/"') < html.index('href="/sample/notes"')
-    async with client_for(off.slug) as client:
+    async with await client_as(off, await make_user(off)) as client:
         assert 'href="/sample/notes"' not in (await client.get("/")).text
 
 

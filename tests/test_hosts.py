@@ -25,9 +25,18 @@ def test_slug_for(host, expected):
     assert slug_for(host, "localhost") == expected
 
 
-async def test_tenant_host_is_served_in_the_tenants_scope(make_tenant, client_for):
+async def signed_in(client_as, session_store, tenant, user):
+    """A client with a real session on the tenant's host, sending its CSRF token."""
+    from core.auth.sessions import COOKIE_NAME
+
+    client = await client_as(tenant, user)
+    client.headers["X-CSRF-Token"] = (await session_store.get(client.cookies.get(COOKIE_NAME))).csrf_token
+    return client
+
+
+async def test_tenant_host_is_served_in_the_tenants_scope(make_tenant, make_user, client_as, session_store):
     tenant = await make_tenant(name="Scope Clinic", plugins=("sample",))
-    async with client_for(tenant.slug) as client:
+    async with await signed_in(client_as, session_store, tenant, await make_user(tenant)) as client:
         response = await client.post("/api/sample/notes", json={"body": "hello"})
         assert response.status_code == 201, response.text
         listed = (await client.get("/api/sample/notes")).json()
@@ -45,9 +54,9 @@ async def test_unknown_tenant_answers_a_404_page(client_for):
     assert api.json()["detail"] == "There is no clinic at this address."
 
 
-async def test_suspended_tenant_answers_404_until_resumed(db, make_tenant, client_for):
+async def test_suspended_tenant_answers_404_until_resumed(db, make_tenant, make_user, client_as):
     tenant = await make_tenant()
-    async with client_for(tenant.slug) as client:
+    async with await client_as(tenant, await make_user(tenant)) as client:
         assert (await client.get("/")).status_code == 200
         async with db.session() as session:
             await set_status(session, await get_tenant(session, tenant.slug), "suspended")
@@ -61,9 +70,17 @@ async def test_suspended_tenant_answers_404_until_resumed(db, make_tenant, clien
         assert (await client.get("/")).status_code == 200
 
 
-async def test_base_domain_is_the_platform_area(make_tenant, client_for):
+async def test_base_domain_is_the_platform_area(db, make_tenant, client_as):
+    from core.auth.models import PlatformOperator, User
+
     tenant = await make_tenant(plugins=("sample",))
-    async with client_for(None) as client:
+    async with db.session() as session:
+        operator = User(email=f"op-{tenant.slug}@example.test", display_name="Operator")
+        session.add(operator)
+        await session.flush()
+        session.add(PlatformOperator(user_id=operator.id))
+        await session.commit()
+    async with await client_as(None, operator) as client:
         home = await client.get("/")
         plugin_page = await client.get("/sample/notes")
     assert home.status_code == 200 and "Tessera platform" in home.text

@@ -156,26 +156,42 @@ async def test_requires_must_be_enabled_first_and_cannot_be_disabled_under_a_dep
         assert await enabled_plugins(session, tenant) == []
 
 
-async def test_disabled_plugin_routes_answer_404_and_data_is_kept(db, registry, make_tenant, client_for):
+async def signed_in(client_as, session_store, tenant, user):
+    """A client with a real session on the tenant's host, sending its CSRF token."""
+    from core.auth.sessions import COOKIE_NAME
+
+    client = await client_as(tenant, user)
+    client.headers["X-CSRF-Token"] = (await session_store.get(client.cookies.get(COOKIE_NAME))).csrf_token
+    return client
+
+
+async def test_disabled_plugin_routes_answer_404_and_data_is_kept(
+    db, registry, make_tenant, make_user, client_as, client_for, session_store
+):
     on, off = await make_tenant(plugins=("sample",)), await make_tenant()
-    async with client_for(on.slug) as client:
+    on_user = await make_user(on)
+    async with await signed_in(client_as, session_store, on, on_user) as client:
         assert (await client.post("/api/sample/notes", json={"body": "kept"})).status_code == 201
         assert (await client.get("/sample/notes")).status_code == 200
+    # 404, not 401/403: the plugin guard comes first, so a disabled plugin is not revealed
     async with client_for(off.slug) as client:
+        assert (await client.get("/sample/notes")).status_code == 404
+        assert (await client.get("/api/sample/notes")).status_code == 404
+    async with await signed_in(client_as, session_store, off, await make_user(off)) as client:
         assert (await client.get("/sample/notes")).status_code == 404
         assert (await client.get("/api/sample/notes")).status_code == 404
         assert (await client.post("/api/sample/notes", json={"body": "x"})).status_code == 404
     async with db.session() as session:
         await disable_plugin(session, registry, await get_tenant(session, on.slug), "sample")
         await session.commit()
-    async with client_for(on.slug) as client:
+    async with await client_as(on, on_user) as client:
         assert (await client.get("/api/sample/notes")).status_code == 404
         home = await client.get("/")
         assert 'href="/sample/notes"' not in home.text
     async with db.session() as session:
         await enable_plugin(session, registry, await get_tenant(session, on.slug), "sample")
         await session.commit()
-    async with client_for(on.slug) as client:
+    async with await client_as(on, on_user) as client:
         assert [n["body"] for n in (await client.get("/api/sample/notes")).json()] == ["kept"]
 
 

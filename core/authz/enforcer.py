@@ -7,21 +7,34 @@ their membership row, which the authentication middleware reads on every request
 enforcer's assignments for that (user, tenant) are brought in line before each check. So a
 role change made by any process takes effect on the next request everywhere, with no
 cache to invalidate.
+
+Speed: casbin's matcher walks the policy on every ``enforce``. Because the role templates
+never change after boot, casbin's answer depends only on the set of roles held, the object
+and the action; it is asked once per such triple and remembered. Assignments are synced
+only when a user's roles differ from what the enforcer last saw (a dict lookup otherwise).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
 import casbin
 
+from core.auth.models import ROLE_NAMES
 from core.auth.principal import Principal
 from core.plugins.types import Permission
 
 MODEL = Path(__file__).with_name("model.conf")
 OWNER = "owner"
+#: results of :meth:`Authorizer.check`
+ALLOW, EMERGENCY, DENY = "allow", "emergency", "deny"
+#: how long an emergency-access grant lasts (seconds)
+BREAK_GLASS_SECONDS = 60 * 60
+#: action an emergency-access grant covers
+BREAK_GLASS_ACTION = "read"
 
 
 class Authorizer:
@@ -43,24 +56,78 @@ class Authorizer:
                     rules.add((role, permission.object, action))
         if rules:
             self.enforcer.add_policies(sorted(rules))
+        #: every role a membership may hold: the default roles and any a plugin grants to
+        self.roles: tuple[str, ...] = tuple(
+            dict.fromkeys([*ROLE_NAMES, *sorted({rule[0] for rule in rules} - set(ROLE_NAMES))])
+        )
+        #: (user, tenant) -> the roles the enforcer holds for it
+        self._assigned: dict[tuple[str, str], frozenset[str]] = {}
+        #: (roles, object, action) -> casbin's decision
+        self._decisions: dict[tuple[frozenset[str], str, str], bool] = {}
+        #: roles allowed to break the glass: those holding the read of a breakable object
+        self.emergency_roles: frozenset[str] = frozenset(
+            role
+            for role, obj, act in rules
+            if act == BREAK_GLASS_ACTION and self._is_breakable(obj) and role != OWNER
+        )
+
+    def _is_breakable(self, obj: str) -> bool:
+        permission = self.permissions.get(obj)
+        return permission is not None and permission.breakable
 
     def _sync_roles(self, user: str, tenant: str, roles: frozenset[str]) -> None:
+        if self._assigned.get((user, tenant)) == roles:
+            return
         current = set(self.enforcer.get_roles_for_user_in_domain(user, tenant))
         if current != roles:
             for role in current - roles:
                 self.enforcer.delete_roles_for_user_in_domain(user, role, tenant)
             for role in roles - current:
                 self.enforcer.add_role_for_user_in_domain(user, role, tenant)
+        self._assigned[(user, tenant)] = roles
 
     def allowed(self, principal: Principal, tenant_id: uuid.UUID, obj: str, action: str) -> bool:
-        """May ``principal`` do ``action`` on ``obj`` in ``tenant_id``?"""
+        """May ``principal`` do ``action`` on ``obj`` in ``tenant_id`` by its roles (and,
+        for a token, its scopes)? Emergency grants are not counted: see :meth:`check`."""
         if principal.tenant_id != tenant_id:
             return False
         if principal.token_scopes and obj not in principal.token_scopes:
             return False
         user, tenant = str(principal.user_id), str(tenant_id)
-        self._sync_roles(user, tenant, principal.roles)
-        return self.enforcer.enforce(user, tenant, obj, action)
+        roles = principal.roles
+        self._sync_roles(user, tenant, roles)
+        key = (roles, obj, action)
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = self._decisions[key] = self.enforcer.enforce(user, tenant, obj, action)
+        return decision
+
+    def check(self, principal: Principal, tenant_id: uuid.UUID, obj: str, action: str) -> str:
+        """ALLOW by the principal's rights, EMERGENCY by a live break-the-glass grant of its
+        session, else DENY."""
+        if self.allowed(principal, tenant_id, obj, action):
+            return ALLOW
+        if self.emergency_grant_live(principal, tenant_id, obj, action):
+            return EMERGENCY
+        return DENY
+
+    def emergency_grant_live(self, principal: Principal, tenant_id: uuid.UUID, obj: str, action: str) -> bool:
+        if principal.tenant_id != tenant_id or principal.via != "session":
+            return False
+        if action != BREAK_GLASS_ACTION or not self._is_breakable(obj):
+            return False
+        if not self.may_break_glass(principal, obj, action):
+            return False  # e.g. the clinician role was removed since the grant
+        return principal.break_glass.get(obj, 0) > time.time()
+
+    def may_break_glass(self, principal: Principal, obj: str, action: str) -> bool:
+        """Could ``principal`` be given emergency access to ``action`` on ``obj``?"""
+        return (
+            principal.via == "session"
+            and action == BREAK_GLASS_ACTION
+            and self._is_breakable(obj)
+            and bool(principal.roles & self.emergency_roles)
+        )
 
     def roles_with(self, obj: str, action: str) -> list[str]:
         return sorted(

@@ -26,6 +26,9 @@ class Permission:
     description: str = ""
     #: role name -> actions granted to that role by default in every tenant.
     default_grants: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: a clinical record that a clinician may open in an emergency ("break the glass")
+    #: when their role does not grant its ``read``; such access is flagged and reported.
+    breakable: bool = False
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,19 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Template
 from sqlalchemy import func, select
 
+from core.auth.guards import public, requires_login
+from core.authz.guards import per_site, requires_operator
 from core.tenancy.models import Tenant
 from core.web.context import site_of
 from core.web.render import page
 
 
-@get("/", name="core:home", include_in_schema=False)
+@get(
+    "/",
+    name="core:home",
+    include_in_schema=False,
+    guards=[per_site(tenant=requires_login, platform=requires_operator)],
+)
 async def home(request: Request) -> Template:
     site = site_of(request)
     registry = request.app.state.registry
@@ -33,6 +40,12 @@ async def home(request: Request) -> Template:
     raise NotFoundException()
 
 
-@get("/healthz", name="core:health", include_in_schema=False, sync_to_thread=False)
+@get(
+    "/healthz",
+    name="core:health",
+    include_in_schema=False,
+    sync_to_thread=False,
+    guards=[public("load balancer health check")],
+)
 def health() -> dict[str, str]:
     return {"status": "ok"}

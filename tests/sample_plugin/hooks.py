@@ -9,8 +9,7 @@ from litestar.response import Template
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth.guards import requires_login
-from core.plugin_api import DbSession, tenant_job
+from core.plugin_api import DbSession, requires, requires_login, tenant_job
 from core.plugins.markers import hookimpl
 from core.plugins.types import ChartPanel, NavItem, Permission
 from core.web.render import page
@@ -28,19 +27,23 @@ async def default_notebook(session: AsyncSession) -> Notebook:
     return notebook
 
 
-@get("/sample/notes", name="sample:notes")
+READ_NOTES = requires("sample:notes", "read")
+WRITE_NOTES = requires("sample:notes", "write")
+
+
+@get("/sample/notes", name="sample:notes", guards=[READ_NOTES])
 async def notes_page(request: Request, db_session: DbSession) -> Template:
     notes = list(await db_session.scalars(select(Note).order_by(Note.id)))
     return await page(request, "sample/notes.html", notes=notes)
 
 
-@get("/api/sample/notes", name="sample:api-notes")
+@get("/api/sample/notes", name="sample:api-notes", guards=[READ_NOTES])
 async def list_notes(db_session: DbSession) -> list[dict]:
     notes = await db_session.scalars(select(Note).order_by(Note.id))
     return [{"id": str(n.id), "body": n.body} for n in notes]
 
 
-@post("/api/sample/notes", name="sample:api-create-note")
+@post("/api/sample/notes", name="sample:api-create-note", guards=[WRITE_NOTES])
 async def create_note(data: JSONBody[dict], db_session: DbSession) -> dict:
     body = str(data.get("body", "")).strip()
     if not body:
@@ -54,7 +57,7 @@ async def create_note(data: JSONBody[dict], db_session: DbSession) -> dict:
     return {"id": str(note.id), "body": note.body}
 
 
-@get("/api/sample/boom", name="sample:boom")
+@get("/api/sample/boom", name="sample:boom", guards=[READ_NOTES])
 async def boom() -> dict:
     # An unexpected failure whose message carries patient data: it must not reach the
     # response or the log.
@@ -67,9 +70,22 @@ async def whoami(request: Request) -> dict:
     return {"email": principal.email, "roles": sorted(principal.roles), "via": principal.via}
 
 
+@get(
+    "/sample/sealed", name="sample:sealed", guards=[requires("sample:sealed", "read")], media_type="text/html"
+)
+async def sealed_page() -> str:
+    """A breakable record no default role may read: emergency access opens it."""
+    return "<!doctype html><title>Sealed</title><p>sealed record</p>"
+
+
+@get("/api/sample/sealed", name="sample:api-sealed", guards=[requires("sample:sealed", "read")])
+async def sealed_api() -> dict:
+    return {"record": "sealed"}
+
+
 @hookimpl
 def tessera_routes():
-    return [notes_page, list_notes, create_note, boom, whoami]
+    return [notes_page, list_notes, create_note, boom, whoami, sealed_page, sealed_api]
 
 
 @hookimpl
@@ -95,7 +111,14 @@ def tessera_permissions():
             ("read", "write"),
             "Read and write notes",
             default_grants={"clinician": ("read", "write")},
-        )
+            breakable=True,
+        ),
+        Permission(
+            "sample:sealed",
+            ("read", "write"),
+            "A restricted record (tests of emergency access)",
+            breakable=True,
+        ),
     ]
 
 

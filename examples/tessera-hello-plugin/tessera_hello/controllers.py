@@ -15,7 +15,7 @@ from litestar import Request, get, post
 from litestar.exceptions import ClientException
 from litestar.response import Template
 
-from core.plugin_api import DbSession, page, plugin_config
+from core.plugin_api import DbSession, page, plugin_config, requires
 from tessera_hello.models import MAX_GREETING_LENGTH, Greeting
 from tessera_hello.services import (
     DEFAULT_SALUTATION,
@@ -25,6 +25,9 @@ from tessera_hello.services import (
 )
 
 LIST_FRAGMENT = "hello/_greetings.html"
+#: every route declares the permission it needs (see ``tessera_permissions`` in hooks.py)
+READ = requires("hello:greetings", "read")
+WRITE = requires("hello:greetings", "write")
 
 
 @dataclass
@@ -43,7 +46,7 @@ class GreetingOut:
         return cls(id=greeting.id, text=greeting.text, created_at=greeting.created_at)
 
 
-@get("/hello", name="hello:page", include_in_schema=False)
+@get("/hello", name="hello:page", include_in_schema=False, guards=[READ])
 async def greetings_page(request: Request, db_session: DbSession) -> Template:
     return await page(
         request,
@@ -56,7 +59,7 @@ async def greetings_page(request: Request, db_session: DbSession) -> Template:
     )
 
 
-@post("/hello/greetings", name="hello:add", status_code=200, include_in_schema=False)
+@post("/hello/greetings", name="hello:add", status_code=200, include_in_schema=False, guards=[WRITE])
 async def add_greeting_from_form(request: Request, db_session: DbSession) -> Template:
     """The htmx form's target: answers the refreshed list fragment (400 with the reason)."""
     form = await request.form()
@@ -75,13 +78,13 @@ async def add_greeting_from_form(request: Request, db_session: DbSession) -> Tem
     )
 
 
-@get("/api/hello/greetings", name="hello:api-list")
+@get("/api/hello/greetings", name="hello:api-list", guards=[READ])
 async def list_greetings_api(db_session: DbSession) -> list[GreetingOut]:
     """The current clinic's greetings, newest first."""
     return [GreetingOut.of(g) for g in await list_greetings(db_session)]
 
 
-@post("/api/hello/greetings", name="hello:api-add")
+@post("/api/hello/greetings", name="hello:api-add", guards=[WRITE])
 async def add_greeting_api(data: GreetingIn, db_session: DbSession) -> GreetingOut:
     """Add a greeting (1 to 200 characters) for the current clinic."""
     try:
