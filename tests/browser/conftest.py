@@ -53,10 +53,13 @@ def live_server(settings, tmp_path_factory):
     """A real ``tessera serve`` process on a free port, sharing the test database."""
     port = _free_port()
     env = {**os.environ, "TESSERA_PORT": str(port), "TESSERA_HOST": "127.0.0.1"}
-    log = open(tmp_path_factory.mktemp("live-server") / "server.log", "w")  # noqa: SIM115
+    log = open(tmp_path_factory.mktemp("live-server") / "server.log", "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "core.cli", "serve", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
     while True:
@@ -84,9 +87,7 @@ async def browser_page(chromium_path, tmp_path):
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
-        )
+        browser = await pw.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
         context = await browser.new_context()
         page = await context.new_page()
         page.set_default_timeout(15000)
