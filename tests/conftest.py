@@ -197,3 +197,45 @@ def client_as(app, session_store):
         return client
 
     return make
+
+
+@pytest.fixture
+def csrf_headers(session_store):
+    """``await csrf_headers(client)`` — the ``X-CSRF-Token`` header for the client's session
+    (unsafe requests made with a session cookie need it; token requests do not)."""
+    from core.auth.sessions import COOKIE_NAME
+
+    async def make(client) -> dict[str, str]:
+        data = await session_store.get(client.cookies.get(COOKIE_NAME))
+        assert data is not None, "the client has no live session"
+        return {"X-CSRF-Token": data.csrf_token}
+
+    return make
+
+
+@pytest.fixture
+async def sign_in(client_for):
+    """``client = await sign_in(tenant_or_None, email, password)`` — a client signed in
+    through the real HTML form (GET /login for the form's CSRF token, then POST /login).
+    The response of the POST is in ``client.sign_in_response``. The client is open until
+    the test ends (do not use it in ``async with``)."""
+    import re
+
+    opened = []
+
+    async def make(tenant, email, password="correct horse battery", *, next_path="/"):
+        client = client_for(tenant.slug if tenant is not None else None)
+        await client.__aenter__()
+        opened.append(client)
+        form = await client.get("/login")
+        token = re.search(r'name="_csrf" value="([^"]+)"', form.text).group(1)
+        client.sign_in_response = await client.post(
+            "/login",
+            data={"email": email, "password": password, "_csrf": token, "next": next_path},
+            follow_redirects=False,
+        )
+        return client
+
+    yield make
+    for client in reversed(opened):
+        await client.__aexit__(None, None, None)

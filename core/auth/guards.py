@@ -90,3 +90,36 @@ def public(reason: str):
     guard.__tessera_guard__ = f"public: {reason}"  # type: ignore[attr-defined]
     guard.__name__ = "public"
     return guard
+
+
+async def requires_identity(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Guard for the second-factor enrolment pages: a signed-in browser session that has
+    passed its second factor if it has one, but may not be enrolled yet (a clinic that
+    requires MFA sends its members here; ``authenticated`` would refuse them)."""
+    principal = principal_of(connection)
+    if principal is None:
+        await _refuse_unauthenticated(connection)
+    if principal.via != "session":
+        raise PermissionDeniedException(
+            detail="Set up two-factor sign-in in the browser, not with an API token."
+        )
+    if principal.mfa_enrolled and not principal.mfa_verified:
+        raise NotAuthorizedException(
+            detail="Enter the code from your authenticator app.", extra={"reason": "mfa_required"}
+        )
+
+
+requires_identity.__tessera_guard__ = "login (second factor may still be missing)"  # type: ignore[attr-defined]
+
+
+async def requires_session(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Guard: a signed-in browser session (not an API token), for account changes a token
+    must not make: passwords, sessions, creating more tokens."""
+    principal = await authenticated(connection)
+    if principal.via != "session":
+        raise PermissionDeniedException(
+            detail="This can be done only when signed in with a password, not with an API token."
+        )
+
+
+requires_session.__tessera_guard__ = "login (session only)"  # type: ignore[attr-defined]

@@ -159,7 +159,11 @@ class Authenticator:
 
 
 def auth_middleware_factory(authenticator: Authenticator):
+    from core.auth.csrf import csrf_middleware
+
     def middleware(app: ASGIApp) -> ASGIApp:
+        app = csrf_middleware(app, authenticator.db)
+
         async def authenticate(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
                 await app(scope, receive, send)

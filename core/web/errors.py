@@ -83,6 +83,13 @@ def http_exception_handler(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
     if status == 401 and not wants_json(request.url.path, request.headers.get("accept", "")):
         return _to_sign_in(request, exc)
+    if (
+        status == 403
+        and isinstance(exc.extra, dict)
+        and exc.extra.get("reason") == "mfa_enrolment_required"
+        and not wants_json(request.url.path, request.headers.get("accept", ""))
+    ):
+        return _to_enrolment(request)
     message = (
         exc.detail
         if exc.detail and exc.detail != _default_detail(status)
@@ -109,6 +116,17 @@ def _to_sign_in(request: Request, exc: HTTPException) -> Response:
     location = f"{target}?{urlencode(query)}"
     if request.headers.get("hx-request"):
         return Response(content=b"", status_code=401, headers={"HX-Redirect": location})
+    return Response(content=b"", status_code=303, headers={"Location": location})
+
+
+def _to_enrolment(request: Request) -> Response:
+    """The clinic requires a second factor this user has not set up: browsers go to the
+    enrolment page (htmx requests via HX-Redirect)."""
+    from urllib.parse import urlencode
+
+    location = "/account/mfa?" + urlencode({"next": request.url.path})
+    if request.headers.get("hx-request"):
+        return Response(content=b"", status_code=403, headers={"HX-Redirect": location})
     return Response(content=b"", status_code=303, headers={"Location": location})
 
 

@@ -20,10 +20,20 @@ async def page(request: Request, template: str, **context: Any) -> Template:
             await site.hooks.collect("tessera_navigation", request=request),
             key=lambda item: (item.order, item.label),
         )
+    state = request.scope.get("state", {})
+    held = state.get("session")  # (session id, SessionData) of a live session, if any
+    principal = state.get("principal")
+    signed_in = principal if principal is not None and principal.via == "session" else None
     base = {
         "site_name": site.tenant.name if site.tenant else "Tessera",
         "tenant": site.tenant,
         "nav": nav,
         "core_version": __version__,
+        # CSRF: forms include <input type="hidden" name="_csrf" value="{{ csrf_token }}">;
+        # base.html sends it as X-CSRF-Token on every htmx request
+        "csrf_token": held[1].csrf_token if held else "",
+        "principal": signed_in,
+        # the browser's hint for idle sign-out (the server decides; see core.auth.middleware)
+        "idle_seconds": (site.tenant.session_idle_seconds if site.tenant else 900) if signed_in else 0,
     }
     return Template(template_name=template, context={**base, **context})
