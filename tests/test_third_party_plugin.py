@@ -73,15 +73,63 @@ class HelloSite:
     tenant_c: str  # enabled hello with defaults
     outputs: dict[str, str] = field(default_factory=dict)
     installed_at: str = ""
+    #: slug -> (session cookie, CSRF token) of a front-desk member signed in there
+    sessions: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def client(self, slug: str) -> httpx.Client:
+        """A client signed in as a front-desk member of the clinic (the routes are guarded
+        by ``hello:greetings``, which front_desk holds by default)."""
+        from core.auth.sessions import COOKIE_NAME
+
+        cookie, csrf = self.sessions[slug]
         # Connect to 127.0.0.1 and name the tenant in the Host header, so the test does
         # not depend on the resolver knowing *.localhost.
         return httpx.Client(
             base_url=f"http://127.0.0.1:{self.port}",
-            headers={"Host": f"{slug}.localhost:{self.port}"},
+            headers={"Host": f"{slug}.localhost:{self.port}", "X-CSRF-Token": csrf},
+            cookies={COOKIE_NAME: cookie},
             timeout=20,
         )
+
+
+async def _sign_in_members(
+    settings: Settings, hello_url: str, slugs: list[str]
+) -> dict[str, tuple[str, str]]:
+    """A front-desk member in each clinic, with a real session in Redis, as a sign-in makes."""
+    from redis.asyncio import Redis
+    from sqlalchemy import text
+
+    from core.auth.sessions import SessionStore
+
+    engine = create_async_engine(settings.with_(database_url=hello_url).owner_url())
+    redis = Redis.from_url(settings.redis_url)
+    sessions = {}
+    try:
+        async with engine.begin() as conn:
+            for slug in slugs:
+                tenant_id = (
+                    await conn.execute(text("SELECT id FROM tenants WHERE slug = :s"), {"s": slug})
+                ).scalar_one()
+                user_id = uuid.uuid4()
+                await conn.execute(
+                    text("INSERT INTO users (id, email, display_name) VALUES (:id, :email, 'Front Desk')"),
+                    {"id": user_id, "email": f"desk@{slug}.example.test"},
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO memberships (tenant_id, user_id, roles, status) "
+                        "VALUES (:t, :u, ARRAY['front_desk'], 'active')"
+                    ),
+                    {"t": tenant_id, "u": user_id},
+                )
+                session_id, data = await SessionStore(redis).create(
+                    user_id=user_id, tenant_id=tenant_id, mfa_verified=True
+                )
+                sessions[slug] = (session_id, data.csrf_token)
+    finally:
+        await engine.dispose()
+        await redis.aclose()
+    return sessions
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +223,9 @@ def hello_site(settings: Settings, installed_hello, tmp_path_factory):
         site.outputs["list_a"] = tessera("plugins", "list", "--tenant", site.tenant_a).stdout
         site.outputs["list_b"] = tessera("plugins", "list", "--tenant", site.tenant_b).stdout
 
+        site.sessions = asyncio.run(
+            _sign_in_members(settings, hello_url, [site.tenant_a, site.tenant_b, site.tenant_c])
+        )
         with log_path.open("w") as log:
             server = subprocess.Popen(
                 [*_tessera_command(), "serve", "--host", "127.0.0.1", "--port", str(site.port)],
