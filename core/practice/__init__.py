@@ -1,0 +1,1 @@
+"""Practice setup shared by every clinic: locations and providers."""
