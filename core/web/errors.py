@@ -101,6 +101,9 @@ def http_exception_handler(request: Request, exc: HTTPException) -> Response:
     extra = None
     if isinstance(exc, ValidationException) and exc.extra:
         extra = {"errors": exc.extra}
+    elif isinstance(exc.extra, dict) and exc.extra.get("reason"):
+        # a machine-readable reason for 401/403 (e.g. mfa_required, mfa_enrolment_required)
+        extra = {"reason": str(exc.extra["reason"])}
     return _respond(request, status, str(message), extra)
 
 

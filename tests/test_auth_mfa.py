@@ -1,0 +1,165 @@
+"""TOTP second factor: enrolment, the sign-in step, recovery codes, the clinic's policy."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pyotp
+from sqlalchemy import select, update
+
+from core.audit.models import AuditEvent
+from core.auth.models import User
+from core.auth.service import enable_mfa
+from core.auth.sessions import COOKIE_NAME
+from core.tenancy import tenant_scope
+from core.tenancy.models import Tenant
+
+PASSWORD = "correct horse battery"
+
+
+async def events(db, tenant, action):
+    with tenant_scope(tenant.id):
+        async with db.session() as session:
+            return list(await session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+
+
+async def csrf(session_store, client):
+    return (await session_store.get(client.cookies.get(COOKIE_NAME))).csrf_token
+
+
+def code_for(secret: str, offset: int = 0) -> str:
+    totp = pyotp.TOTP(secret)
+    return totp.at(time.time() + offset * totp.interval)
+
+
+async def test_enrolment_shows_qr_and_secret_needs_a_code_and_gives_recovery_codes(
+    db, session_store, make_tenant, make_user, sign_in
+):
+    tenant = await make_tenant()
+    user = await make_user(tenant)
+    client = await sign_in(tenant, user.email)
+    page = await client.get("/account/mfa")
+    assert page.status_code == 200 and "<svg" in page.text and 'aria-label="QR code' in page.text
+    secret = re.search(r'<code id="mfa-secret">([A-Z2-7]+)</code>', page.text).group(1)
+    token = await csrf(session_store, client)
+    wrong = await client.post("/account/mfa", data={"_csrf": token, "code": "000000"})
+    assert wrong.status_code == 400 and "not correct" in wrong.text
+    done = await client.post("/account/mfa", data={"_csrf": token, "code": code_for(secret)})
+    assert done.status_code == 200
+    codes = re.findall(r"<li><code>([0-9a-f]{5}-[0-9a-f]{5})</code></li>", done.text)
+    assert len(codes) == 10 == len(set(codes))
+    async with db.session() as session:
+        stored = await session.get(User, user.id)
+        assert stored.mfa_enabled_at is not None and stored.mfa_secret == secret
+        assert len(stored.recovery_codes) == 10 and codes[0] not in str(stored.recovery_codes)
+    again = await client.get("/account/mfa")
+    assert "is on for your account" in again.text and "mfa-secret" not in again.text
+    assert (await client.get("/api/auth/me")).status_code == 200  # this session counts as verified
+    [enrolled] = await events(db, tenant, "mfa_enrolled")
+    assert enrolled.actor_user_id == user.id
+    assert [e.reason for e in await events(db, tenant, "mfa_failed")] == ["wrong_enrolment_code"]
+
+
+async def test_sign_in_with_mfa_asks_for_a_code_and_refuses_replays(
+    db, session_store, make_tenant, make_user, sign_in
+):
+    tenant = await make_tenant()
+    user = await make_user(tenant)
+    secret = pyotp.random_base32()
+    await enable_mfa(db, user.id, secret)
+    client = await sign_in(tenant, user.email, next_path="/account/sessions")
+    assert client.sign_in_response.headers["location"] == "/mfa?next=%2Faccount%2Fsessions"
+    pending = await client.get("/api/auth/me")
+    assert pending.status_code == 401 and pending.json()["extra"]["reason"] == "mfa_required"
+    browser = await client.get("/account/sessions", follow_redirects=False)
+    assert browser.status_code == 303 and browser.headers["location"].startswith("/mfa?")
+    form = await client.get("/mfa?next=/account/sessions")
+    assert 'autocomplete="one-time-code"' in form.text
+    token = await csrf(session_store, client)
+    code = code_for(secret)
+    bad = await client.post("/mfa", data={"_csrf": token, "code": "123"})
+    assert bad.status_code == 401 and 'role="alert"' in bad.text
+    ok = await client.post(
+        "/mfa", data={"_csrf": token, "code": code, "next": "/account/sessions"}, follow_redirects=False
+    )
+    assert ok.status_code == 303 and ok.headers["location"] == "/account/sessions"
+    assert (await client.get("/api/auth/me")).status_code == 200
+    # the same code cannot be used for a second sign-in
+    login = await client.post(
+        "/api/auth/login", json={"email": user.email, "password": PASSWORD}, headers={"X-CSRF-Token": token}
+    )
+    assert login.status_code == 200 and login.json()["mfa_required"] is True
+    replay = await client.post(
+        "/api/auth/mfa", json={"code": code}, headers={"X-CSRF-Token": login.json()["csrf_token"]}
+    )
+    assert replay.status_code == 401
+    assert len(await events(db, tenant, "mfa_failed")) == 2
+
+
+async def test_recovery_codes_work_once(db, make_tenant, make_user, client_for):
+    tenant = await make_tenant()
+    user = await make_user(tenant)
+    codes = await enable_mfa(db, user.id, pyotp.random_base32())
+    async with client_for(tenant.slug) as client:
+        headers = {}
+        for attempt, expected in ((codes[3].upper(), 200), (codes[3], 401)):
+            login = await client.post(
+                "/api/auth/login", json={"email": user.email, "password": PASSWORD}, headers=headers
+            )
+            headers = {"X-CSRF-Token": login.json()["csrf_token"]}
+            response = await client.post("/api/auth/mfa", json={"code": attempt}, headers=headers)
+            assert response.status_code == expected, response.text
+    async with db.session() as session:
+        assert len((await session.get(User, user.id)).recovery_codes) == 9
+
+
+async def test_five_wrong_codes_lock_the_account_and_end_the_session(
+    db, session_store, make_tenant, make_user, client_for
+):
+    tenant = await make_tenant()
+    user = await make_user(tenant)
+    await enable_mfa(db, user.id, pyotp.random_base32())
+    async with client_for(tenant.slug) as client:
+        login = await client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
+        headers = {"X-CSRF-Token": login.json()["csrf_token"]}
+        cookie = client.cookies.get(COOKIE_NAME)
+        statuses = [
+            (await client.post("/api/auth/mfa", json={"code": "000000"}, headers=headers)).status_code
+            for _ in range(5)
+        ]
+        assert statuses == [401, 401, 401, 401, 403]
+        assert await session_store.get(cookie) is None
+        again = await client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
+        assert again.status_code == 403 and "locked" in again.json()["detail"]
+    assert len(await events(db, tenant, "locked_out")) == 1
+
+
+async def test_clinic_requiring_mfa_sends_members_to_enrolment(
+    db, session_store, make_tenant, make_user, client_as
+):
+    tenant = await make_tenant()
+    async with db.session() as session:
+        await session.execute(update(Tenant).where(Tenant.id == tenant.id).values(mfa_required=True))
+        await session.commit()
+    user = await make_user(tenant)
+    async with await client_as(tenant, user, mfa_verified=False) as client:
+        api = await client.get("/api/auth/me")
+        assert api.status_code == 403 and api.json()["extra"]["reason"] == "mfa_enrolment_required"
+        browser = await client.get("/account/sessions", follow_redirects=False)
+        assert (
+            browser.status_code == 303
+            and browser.headers["location"] == "/account/mfa?next=%2Faccount%2Fsessions"
+        )
+        htmx = await client.get("/account/sessions", headers={"hx-request": "true"})
+        assert htmx.headers["hx-redirect"].startswith("/account/mfa")
+        page = await client.get("/account/mfa")
+        assert page.status_code == 200 and "requires two-factor" in page.text
+        headers = {"X-CSRF-Token": await csrf(session_store, client)}
+        setup = await client.post("/api/account/mfa/setup", headers=headers)
+        assert setup.status_code == 200 and setup.json()["otpauth_uri"].startswith("otpauth://totp/")
+        confirm = await client.post(
+            "/api/account/mfa/confirm", json={"code": code_for(setup.json()["secret"])}, headers=headers
+        )
+        assert confirm.status_code == 200 and len(confirm.json()["recovery_codes"]) == 10
+        assert (await client.get("/api/auth/me")).status_code == 200
