@@ -86,6 +86,20 @@ class Authorizer:
                 self.enforcer.add_role_for_user_in_domain(user, role, tenant)
         self._assigned[(user, tenant)] = roles
 
+    def assign_many(self, assignments: Iterable[tuple[str, str, frozenset[str]]]) -> None:
+        """Load many (user, tenant, roles) assignments at once (warm-up, benchmarks); the
+        per-request sync does the same one user at a time."""
+        rules, seen = [], {}
+        for user, tenant, roles in assignments:
+            if (user, tenant) in self._assigned:
+                self._sync_roles(user, tenant, roles)
+                continue
+            rules.extend([user, role, tenant] for role in sorted(roles))
+            seen[(user, tenant)] = roles
+        if rules:
+            self.enforcer.add_grouping_policies(rules)
+        self._assigned.update(seen)
+
     def allowed(self, principal: Principal, tenant_id: uuid.UUID, obj: str, action: str) -> bool:
         """May ``principal`` do ``action`` on ``obj`` in ``tenant_id`` by its roles (and,
         for a token, its scopes)? Emergency grants are not counted: see :meth:`check`."""
