@@ -9,7 +9,7 @@ proves the access was recorded::
         response = await client.get(f"/api/patients/{patient.id}")
         await assert_audited(
             db, tenant, action="read", patient_id=patient.id, actor=user,
-            route="/api/patients/{patient_id}",   # the handler's path, as declared
+            route="GET /api/patients/{patient_id}",   # method and path, as declared
         )
 
 ``tests/test_audit_coverage.py`` reads every test module (core's, first-party plugins',
@@ -58,7 +58,8 @@ async def assert_audited(
     readable message (and the tenant's recent events) when there is none.
 
     ``actor`` is a user (or user id); ``since`` a timezone-aware lower bound on
-    ``occurred_at``; ``route`` the PHI handler's path this assertion covers.
+    ``occurred_at``; ``route`` the PHI handler this assertion covers, as
+    ``"METHOD /path"`` with the path as declared (a bare path means GET).
     """
     criteria: dict[str, Any] = {"action": action}
     query = select(AuditEvent).where(AuditEvent.action == action)
@@ -100,8 +101,17 @@ async def assert_audited(
             f"no audit event with {wanted}{f' for {route}' if route else ''}; newest events:\n{seen}"
         )
     if route is not None:
-        COVERED.add(normalize_path(route))
+        COVERED.add(route_key(route))
     return found
+
+
+def route_key(route: str) -> str:
+    """``"PATCH /api/patients/{patient_id:uuid}"`` -> ``"PATCH /api/patients/{patient_id}"``;
+    a bare path means GET."""
+    method, _, path = route.strip().partition(" ")
+    if not path:
+        method, path = "GET", method
+    return f"{method.upper()} {normalize_path(path.strip())}"
 
 
 # -- coverage --------------------------------------------------------------------------
@@ -128,7 +138,7 @@ def routes_asserted_in(files: Iterable[Path]) -> set[str]:
                 func = node.func
                 name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
                 if name == "assert_audited" and (route := _literal_route(node)):
-                    routes.add(normalize_path(route))
+                    routes.add(route_key(route))
     return routes
 
 
@@ -149,4 +159,4 @@ test_files.__test__ = False  # type: ignore[attr-defined]  # not a test, despite
 
 def uncovered_phi_routes(app, asserted: set[str]) -> list[str]:
     """PHI routes of ``app`` that no ``assert_audited(route=...)`` names, as ``"GET /path"``."""
-    return [f"{method} {path}" for method, path in phi_routes(app) if path not in asserted]
+    return [f"{method} {path}" for method, path in phi_routes(app) if f"{method} {path}" not in asserted]

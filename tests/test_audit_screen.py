@@ -224,7 +224,7 @@ async def test_who_accessed_this_record(db, make_tenant, make_user, client_as):
         patient_id=patient,
         actor=owner,
         since=started,
-        route="/api/audit/patients/{patient_id}",
+        route="GET /api/audit/patients/{patient_id}",
     )
     await assert_audited(
         db,
