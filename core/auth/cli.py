@@ -7,9 +7,19 @@ import datetime as dt
 import secrets
 import sys
 
-from core.cli import CommandError, _registry, _with_session
+from core.cli import _registry, _with_session
+from tenants.errors import TenantError
 
 CLI_ACTOR = "tessera cli"
+
+
+class CommandError(TenantError):
+    """A users/tokens command cannot do what was asked (one readable line).
+
+    A TenantError rather than ``core.cli.CommandError``: under ``python -m core.cli`` that
+    module runs as ``__main__``, and its handler would not recognise the class imported
+    from ``core.cli``.
+    """
 
 
 def _read_password() -> str | None:

@@ -790,7 +790,7 @@ def _parse_expiry(days: Any = None, when: Any = None) -> dt.datetime | None:
 
 
 async def _create_token(request: Request, name: str, scopes: list[str], expires_at) -> tuple[str, ApiToken]:
-    known = request.app.state.permissions
+    known = {permission.object for permission in request.app.state.permissions}
     unknown = [s for s in scopes if s not in known]
     if unknown:
         raise ClientException(detail=f"Unknown permission scope: {', '.join(unknown)}.")
@@ -843,7 +843,7 @@ async def _tokens_page(request: Request, *, status: int = 200, **context) -> Tem
         status=status,
         page_title="API tokens",
         tokens=await _my_tokens(request),
-        permissions=sorted(request.app.state.permissions.values(), key=lambda p: p.object),
+        permissions=sorted(request.app.state.permissions, key=lambda p: p.object),
         **context,
     )
 
