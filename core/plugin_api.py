@@ -5,6 +5,8 @@ another plugin; anything not listed may change without notice.
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audit.phi import phi_route
+from core.audit.record import record
 from core.auth.guards import public, requires_login
 from core.authz.guards import requires
 from core.db.base import Base, TenantModel, TenantScoped, new_id, utcnow
@@ -38,9 +40,11 @@ __all__ = [
     "hookimpl",
     "new_id",
     "page",
+    "phi_route",
     "plugin_config",
     "protect_tenant_table",
     "public",
+    "record",
     "require_tenant_id",
     "requires",
     "requires_login",
