@@ -41,13 +41,18 @@ def safe_next(target: Any) -> str:
 
 
 def _denied_page(request: Request, *, detail: str, obj: str, next_url: str, error: str | None, status: int):
-    site = request.scope["state"]["site"]
+    state = request.scope["state"]
+    site, principal = state["site"], state.get("principal")
+    signed_in = principal if principal is not None and principal.via == "session" else None
+    # the layout's context as core.web.render.page builds it (an exception handler is sync)
     return Template(
         template_name="core/authz/denied.html",
         context={
             "site_name": site.tenant.name if site.tenant else "Tessera",
             "tenant": site.tenant,
             "nav": [],
+            "principal": signed_in,
+            "idle_seconds": (site.tenant.session_idle_seconds if site.tenant else 900) if signed_in else 0,
             "page_title": "Not allowed",
             "detail": detail,
             "object": obj,

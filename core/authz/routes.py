@@ -102,7 +102,7 @@ async def invite_from_form(request: Request, db_session: DbSession) -> Template:
             db_session,
             email=form.get("email"),
             name=form.get("name"),
-            roles=form.getall("roles") if "roles" in form else [],
+            roles=form.getall("roles", []),
             known_roles=request.app.state.authz.roles,
         )
     except members.MemberError as exc:
@@ -121,7 +121,7 @@ async def change_from_form(request: Request, db_session: DbSession, user_id: Fro
         await members.change(
             db_session,
             user_id,
-            roles=form.getall("roles") if form.get("set_roles") else None,
+            roles=form.getall("roles", []) if form.get("set_roles") else None,
             status=form.get("status") or None,
             known_roles=request.app.state.authz.roles,
         )
