@@ -25,9 +25,10 @@ def tessera_routes():
     from core.audit import routes as audit
     from core.auth import routes as auth
     from core.authz import routes as authz
+    from core.patients import routes as patients
     from core.web.pages import health, home
 
-    return [home, health, *auth.ROUTES, *authz.ROUTES, *audit.ROUTES]
+    return [home, health, *auth.ROUTES, *authz.ROUTES, *audit.ROUTES, *patients.ROUTES]
 
 
 @hookimpl
