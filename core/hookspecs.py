@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from litestar import Request
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from core.encounters.models import Encounter
     from core.plugins.types import ChartPanel, NavItem, Permission
     from core.tenancy.models import Tenant
 
@@ -141,4 +142,26 @@ def tessera_demo_data(tenant: Tenant, session: AsyncSession) -> None:
 
     :param tenant: the demo tenant.
     :param session: an open transaction in the tenant's scope.
+    """
+
+
+@hookspec
+def tessera_encounter_status_changed(
+    encounter: Encounter, old_status: str, new_status: str, session: AsyncSession
+) -> None:
+    """Called when an encounter's status changes (e.g. ``arrived`` -> ``in-progress``), for
+    the plugins the encounter's tenant enabled: billing queues a charge, charting opens a
+    note. The allowed transitions are in ``core.encounters.status``.
+
+    Runs inside the tenant's scope and in the same transaction as the change, after the
+    new status and its history row are flushed: write through ``session`` and your rows
+    commit with the change. Raising aborts the change (nothing is committed); raise a
+    ``litestar.exceptions.ClientException`` with a message to refuse it with a 400, any
+    other exception is a server error.
+
+    :param encounter: the ``core.encounters.models.Encounter``, already showing
+        ``new_status``; treat it as read-only.
+    :param old_status: the status it had before.
+    :param new_status: the status it has now.
+    :param session: the open transaction of the change.
     """
