@@ -25,10 +25,21 @@ def tessera_routes():
     from core.audit import routes as audit
     from core.auth import routes as auth
     from core.authz import routes as authz
+    from core.encounters import routes as encounters
     from core.patients import routes as patients
+    from core.practice import routes as practice
     from core.web.pages import health, home
 
-    return [home, health, *auth.ROUTES, *authz.ROUTES, *audit.ROUTES, *patients.ROUTES]
+    return [
+        home,
+        health,
+        *auth.ROUTES,
+        *authz.ROUTES,
+        *audit.ROUTES,
+        *patients.ROUTES,
+        *practice.ROUTES,
+        *encounters.ROUTES,
+    ]
 
 
 @hookimpl
