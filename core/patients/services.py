@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import false, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -345,6 +345,8 @@ async def search_patients(
     if parsed.bad_date:
         raise InputError("q", f"{parsed.bad_date} is not a date; use YYYY-MM-DD")
     conditions = []
+    if (q or "").strip() and not (parsed.has_name or parsed.birth_date or parsed.mrn):
+        conditions.append(false())  # only punctuation typed: nothing can match
     if parsed.has_name:
         conditions.append(
             name_condition(parsed, Patient.family_norm, Patient.given_norm, Patient.preferred_norm)
