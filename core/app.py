@@ -54,7 +54,7 @@ def build_registry(settings: Settings, extra_plugins: Iterable[Any] = ()) -> Plu
 def plugin_enabled_guard(plugin: str):
     """Routes of ``plugin`` exist only on the sites of tenants that enabled it."""
 
-    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         site = site_of(connection)
         if not site.is_tenant or plugin not in site.enabled_plugins:
             raise NotFoundException()

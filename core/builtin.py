@@ -54,7 +54,13 @@ def tessera_static_dirs():
 
 @hookimpl
 def tessera_navigation(request):
-    return [NavItem(label="Home", href="/", order=0)]
+    return [
+        NavItem(label="Home", href="/", order=0),
+        NavItem(label="Users", href="/users", order=900, permission="core:users"),
+        NavItem(label="Audit log", href="/audit", order=910, permission="core:audit"),
+        NavItem(label="Security", href="/settings/security", order=920, permission="core:settings"),
+        NavItem(label="My account", href="/account/sessions", order=990),
+    ]
 
 
 @hookimpl

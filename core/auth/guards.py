@@ -84,7 +84,7 @@ def public(reason: str):
     if not reason:
         raise ValueError("public() needs a reason")
 
-    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         return None
 
     guard.__tessera_guard__ = f"public: {reason}"  # type: ignore[attr-defined]

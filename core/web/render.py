@@ -14,16 +14,24 @@ from core.web.context import site_of
 async def page(request: Request, template: str, **context: Any) -> Template:
     """Render ``template`` in the base layout, with the tenant's navigation from plugins."""
     site = site_of(request)
-    nav = []
-    if site.is_tenant and site.hooks is not None:
-        nav = sorted(
-            await site.hooks.collect("tessera_navigation", request=request),
-            key=lambda item: (item.order, item.label),
-        )
     state = request.scope.get("state", {})
     held = state.get("session")  # (session id, SessionData) of a live session, if any
     principal = state.get("principal")
     signed_in = principal if principal is not None and principal.via == "session" else None
+    nav = []
+    if site.is_tenant and site.hooks is not None and signed_in is not None:
+        authz = request.app.state.authz
+        items = await site.hooks.collect("tessera_navigation", request=request)
+        nav = sorted(
+            (
+                item
+                for item in items
+                # an entry is shown only to those who may open it
+                if item.permission is None
+                or authz.allowed(signed_in, site.tenant.id, item.permission, "read")
+            ),
+            key=lambda item: (item.order, item.label),
+        )
     base = {
         "site_name": site.tenant.name if site.tenant else "Tessera",
         "tenant": site.tenant,
