@@ -75,7 +75,7 @@ async def list_encounters(
     patient_id: FromQuery[str | None] = None,
     provider_id: FromQuery[str | None] = None,
     location_id: FromQuery[str | None] = None,
-    from_: Annotated[str | None, QueryParameter(query="from")] = None,
+    from_: Annotated[str | None, QueryParameter(name="from")] = None,
     to: FromQuery[str | None] = None,
     status: FromQuery[str | None] = None,
     limit: FromQuery[str | None] = None,
