@@ -588,3 +588,21 @@ async def test_every_encounter_route_is_audited_with_the_patient(app, db, make_u
             route="POST /api/encounters/{encounter_id}/status",
         )
         assert event.resource_type == "core:encounters" and event.detail["status"] == ["planned", "arrived"]
+
+
+async def test_the_api_is_described_in_the_openapi_schema(front_desk):
+    schema = await front_desk.get("/schema/openapi.json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    for path in (
+        "/api/locations",
+        "/api/locations/{location_id}",
+        "/api/providers",
+        "/api/providers/{provider_id}",
+        "/api/encounters",
+        "/api/encounters/{encounter_id}",
+        "/api/encounters/{encounter_id}/status",
+    ):
+        assert path in paths, path
+    params = {p["name"] for p in paths["/api/encounters"]["get"]["parameters"]}
+    assert {"patient_id", "provider_id", "location_id", "from", "to", "status", "limit", "offset"} <= params
