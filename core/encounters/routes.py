@@ -81,9 +81,10 @@ async def list_encounters(
     limit: FromQuery[str | None] = None,
     offset: FromQuery[str | None] = None,
 ) -> dict:
-    """Encounters by start time; filters combine. ``from``/``to`` take a date-time with
-    offset or a date (whole days in the clinic's time zone); ``status`` may list several,
-    comma-separated. Paginated with ``limit`` (1-200, default 50) and ``offset``."""
+    """Encounters by start time; filters combine. ``from``/``to`` select the encounters
+    overlapping that window and take a date-time with offset or a date (whole days in the
+    clinic's time zone); ``status`` may list several, comma-separated. Paginated with
+    ``limit`` (1-200, default 50) and ``offset``; ``total`` counts every match."""
     errors: list[dict[str, str]] = []
     query = select(Encounter)
     for name, value, column in (
