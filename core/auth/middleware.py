@@ -138,7 +138,7 @@ class Authenticator:
         if member is None:
             return None, "account_inactive", data
         user, roles, operator = member
-        await self.store.touch(session_id, data, now)
+        await self.store.touch(session_id, data, now, idle_limit=idle)
         return (
             Principal(
                 user_id=user.id,

@@ -98,9 +98,14 @@ class SessionStore:
         if ttl and ttl > 0:
             await self._write(session_id, data, ttl)
 
-    async def touch(self, session_id: str, data: SessionData, now: float | None = None) -> None:
+    async def touch(
+        self, session_id: str, data: SessionData, now: float | None = None, *, idle_limit: float | None = None
+    ) -> None:
+        """Record activity. Written back at most every TOUCH_INTERVAL seconds, and at least
+        four times per idle period, so a short idle limit never ends an active session."""
         now = now or time.time()
-        if now - data.last_seen >= TOUCH_INTERVAL:
+        interval = TOUCH_INTERVAL if idle_limit is None else min(TOUCH_INTERVAL, idle_limit / 4)
+        if now - data.last_seen >= interval:
             data.last_seen = now
             await self.save(session_id, data)
 

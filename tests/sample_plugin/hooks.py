@@ -57,6 +57,26 @@ async def create_note(data: JSONBody[dict], db_session: DbSession) -> dict:
     return {"id": str(note.id), "body": note.body}
 
 
+@post("/sample/notes", name="sample:add-note", guards=[WRITE_NOTES], status_code=200)
+async def add_note_from_form(request: Request, db_session: DbSession) -> Template:
+    """The htmx form's target: adds a note, answers the refreshed list fragment."""
+    form = await request.form()
+    body = str(form.get("body", "")).strip()
+    error = None
+    if body:
+        notebook = await default_notebook(db_session)
+        db_session.add(Note(notebook_id=notebook.id, body=body))
+        await db_session.commit()
+    else:
+        error = "A note needs some text."
+    notes = list(await db_session.scalars(select(Note).order_by(Note.id)))
+    return Template(
+        template_name="sample/_notes.html",
+        context={"notes": notes, "error": error},
+        status_code=200 if error is None else 400,
+    )
+
+
 @get("/api/sample/boom", name="sample:boom", guards=[READ_NOTES])
 async def boom() -> dict:
     # An unexpected failure whose message carries patient data: it must not reach the
@@ -85,7 +105,7 @@ async def sealed_api() -> dict:
 
 @hookimpl
 def tessera_routes():
-    return [notes_page, list_notes, create_note, boom, whoami, sealed_page, sealed_api]
+    return [notes_page, add_note_from_form, list_notes, create_note, boom, whoami, sealed_page, sealed_api]
 
 
 @hookimpl
