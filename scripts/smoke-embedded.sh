@@ -101,7 +101,8 @@ while :; do
 		ok=1
 		for entry in "${TENANTS[@]}"; do
 			slug=${entry%%|*} text=${entry#*|}
-			body=$(fetch "http://127.0.0.1:$PORT/" "$slug.localhost:$PORT" 2>/dev/null) || { ok=""; break; }
+			# the home page needs a sign-in; the sign-in page names the clinic
+			body=$(fetch "http://127.0.0.1:$PORT/login" "$slug.localhost:$PORT" 2>/dev/null) || { ok=""; break; }
 			grep -qF "$text" <<<"$body" || { ok=""; break; }
 		done
 		if [ -n "$ok" ]; then
@@ -111,10 +112,10 @@ while :; do
 	fi
 	sleep 1
 done
-say "ready after ${ready} s: /healthz answers; riverside, northside and harbor serve their home pages"
-fetch "http://127.0.0.1:$PORT/" "localhost:$PORT" >/dev/null || fail "the platform home page did not answer 200"
-say "platform home page answers at http://localhost:$PORT/"
-if fetch "http://127.0.0.1:$PORT/" "nosuchclinic.localhost:$PORT" >/dev/null 2>&1; then
+say "ready after ${ready} s: /healthz answers; riverside, northside and harbor serve their sign-in pages"
+fetch "http://127.0.0.1:$PORT/login" "localhost:$PORT" >/dev/null || fail "the platform sign-in page did not answer 200"
+say "platform sign-in page answers at http://localhost:$PORT/login"
+if fetch "http://127.0.0.1:$PORT/login" "nosuchclinic.localhost:$PORT" >/dev/null 2>&1; then
 	fail "an unknown tenant's host answered 200"
 fi
 say "an unknown tenant's host answers 404"
