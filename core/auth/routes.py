@@ -20,6 +20,7 @@ from litestar.exceptions import (
     NotFoundException,
     PermissionDeniedException,
 )
+from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
 from sqlalchemy import select, update
 
@@ -229,7 +230,7 @@ async def login_submit(request: Request) -> Response:
 
 
 @post("/api/auth/login", name="core:api-login", guards=[public("sign-in")], tags=["auth"], status_code=200)
-async def api_login(request: Request, data: dict[str, Any]) -> Response:
+async def api_login(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     """Sign in with e-mail and password; sets the session cookie. When the answer says
     ``mfa_required``, send the authenticator code to ``POST /api/auth/mfa`` next. Unsafe
     requests made with the cookie need the returned ``csrf_token`` in ``X-CSRF-Token``."""
@@ -398,7 +399,7 @@ async def mfa_submit(request: Request) -> Response:
     tags=["auth"],
     status_code=200,
 )
-async def api_mfa(request: Request, data: dict[str, Any]) -> dict[str, Any]:
+async def api_mfa(request: Request, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
     """Complete sign-in with a 6-digit authenticator code or a recovery code."""
     _site(request)
     principal = _me(request)
@@ -514,7 +515,7 @@ async def api_mfa_setup(request: Request) -> dict[str, Any]:
     tags=["account"],
     status_code=200,
 )
-async def api_mfa_confirm(request: Request, data: dict[str, Any]) -> dict[str, Any]:
+async def api_mfa_confirm(request: Request, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
     """Finish enrolment with a current code; returns the 10 recovery codes, once."""
     codes, error = await _confirm_enrolment(request, str(data.get("code") or ""))
     if codes is None:
@@ -598,7 +599,7 @@ async def password_submit(request: Request) -> Template:
     tags=["account"],
     status_code=200,
 )
-async def api_password(request: Request, data: dict[str, Any]) -> dict[str, Any]:
+async def api_password(request: Request, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
     """Change the password (needs the current one); every other session of the user ends."""
     error = await _change_password(
         request, str(data.get("current_password") or ""), str(data.get("new_password") or ""), None
@@ -678,7 +679,7 @@ async def sessions_page(request: Request) -> Template:
     guards=[requires_session],
     include_in_schema=False,
 )
-async def session_revoke(request: Request, session_ref: str) -> Response:
+async def session_revoke(request: Request, session_ref: FromPath[str]) -> Response:
     known = {item["id"]: item for item in await _my_sessions(request)}
     if session_ref not in known:
         raise NotFoundException(detail="There is no such session of yours (it may have ended already).")
@@ -713,7 +714,7 @@ async def api_sessions(request: Request) -> list[dict[str, Any]]:
     tags=["account"],
     status_code=200,
 )
-async def api_session_revoke(request: Request, session_ref: str) -> dict[str, Any]:
+async def api_session_revoke(request: Request, session_ref: FromPath[str]) -> dict[str, Any]:
     """End one of the user's sessions (``id`` from the list)."""
     if session_ref not in {item["id"] for item in await _my_sessions(request)}:
         raise NotFoundException(detail="There is no such session of yours (it may have ended already).")
@@ -876,7 +877,7 @@ async def tokens_create(request: Request) -> Template:
     guards=[requires_session],
     include_in_schema=False,
 )
-async def tokens_revoke(request: Request, token_id: uuid.UUID) -> Response:
+async def tokens_revoke(request: Request, token_id: FromPath[uuid.UUID]) -> Response:
     _tenant_site(request)
     await _revoke_token(request, token_id)
     return Redirect("/account/tokens", status_code=303)
@@ -896,7 +897,7 @@ async def api_tokens(request: Request) -> list[dict[str, Any]]:
     tags=["account"],
     status_code=201,
 )
-async def api_tokens_create(request: Request, data: dict[str, Any]) -> dict[str, Any]:
+async def api_tokens_create(request: Request, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
     """Create a personal token: ``name``, optional ``scopes`` (permission objects) and
     ``expires_at`` or ``expires_in_days``. The token is in this answer only."""
     _tenant_site(request)
@@ -919,7 +920,7 @@ async def api_tokens_create(request: Request, data: dict[str, Any]) -> dict[str,
     tags=["account"],
     status_code=200,
 )
-async def api_tokens_revoke(request: Request, token_id: uuid.UUID) -> dict[str, Any]:
+async def api_tokens_revoke(request: Request, token_id: FromPath[uuid.UUID]) -> dict[str, Any]:
     """Revoke a token at once."""
     _tenant_site(request)
     await _revoke_token(request, token_id)
@@ -1044,7 +1045,7 @@ async def api_security_settings(request: Request) -> dict[str, Any]:
     guards=[requires("core:settings", "write")],
     tags=["settings"],
 )
-async def api_security_settings_save(request: Request, data: dict[str, Any]) -> dict[str, Any]:
+async def api_security_settings_save(request: Request, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
     """Change the clinic's session and MFA policy (takes effect on the next request)."""
     current = _settings_json(_tenant_site(request))
     return await _save_settings(

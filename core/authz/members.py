@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import any_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit.record import record
@@ -103,7 +103,7 @@ async def get_member(
 async def _other_active_owners(session: AsyncSession, user_id: uuid.UUID) -> int:
     owners = await session.scalars(
         select(Membership.user_id)
-        .where(Membership.status == "active", Membership.roles.any(OWNER))
+        .where(Membership.status == "active", any_(Membership.roles) == OWNER)
         .with_for_update()
     )
     return sum(1 for owner in owners if owner != user_id)
