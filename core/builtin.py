@@ -28,6 +28,7 @@ def tessera_routes():
     from core.encounters import routes as encounters
     from core.patients import routes as patients
     from core.practice import routes as practice
+    from core.tenant_settings import routes as tenant_settings
     from core.web.pages import health, home
 
     return [
@@ -39,6 +40,7 @@ def tessera_routes():
         *patients.ROUTES,
         *practice.ROUTES,
         *encounters.ROUTES,
+        *tenant_settings.ROUTES,
     ]
 
 
@@ -58,7 +60,7 @@ def tessera_navigation(request):
         NavItem(label="Home", href="/", order=0),
         NavItem(label="Users", href="/users", order=900, permission="core:users"),
         NavItem(label="Audit log", href="/audit", order=910, permission="core:audit"),
-        NavItem(label="Security", href="/settings/security", order=920, permission="core:settings"),
+        NavItem(label="Settings", href="/settings", order=920, permission="core:settings"),
         NavItem(label="My account", href="/account/sessions", order=990),
     ]
 
