@@ -27,6 +27,7 @@ def tessera_routes():
     from core.authz import routes as authz
     from core.encounters import routes as encounters
     from core.patients import routes as patients
+    from core.platform import routes as platform
     from core.practice import routes as practice
     from core.tenant_settings import routes as tenant_settings
     from core.web.pages import health, home
@@ -41,6 +42,7 @@ def tessera_routes():
         *practice.ROUTES,
         *encounters.ROUTES,
         *tenant_settings.ROUTES,
+        *platform.ROUTES,
     ]
 
 

@@ -1,0 +1,1 @@
+"""The platform-operator area at the base domain: tenants, their plugins and status."""
