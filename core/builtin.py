@@ -27,6 +27,7 @@ def tessera_routes():
     from core.authz import routes as authz
     from core.encounters import routes as encounters
     from core.patients import routes as patients
+    from core.patients import screens as patient_screens
     from core.platform import routes as platform
     from core.practice import routes as practice
     from core.tenant_settings import routes as tenant_settings
@@ -39,6 +40,7 @@ def tessera_routes():
         *authz.ROUTES,
         *audit.ROUTES,
         *patients.ROUTES,
+        *patient_screens.ROUTES,
         *practice.ROUTES,
         *encounters.ROUTES,
         *tenant_settings.ROUTES,
@@ -60,6 +62,7 @@ def tessera_static_dirs():
 def tessera_navigation(request):
     return [
         NavItem(label="Home", href="/", order=0),
+        NavItem(label="Patients", href="/patients", order=10, permission="core:patients"),
         NavItem(label="Users", href="/users", order=900, permission="core:users"),
         NavItem(label="Audit log", href="/audit", order=910, permission="core:audit"),
         NavItem(label="Settings", href="/settings", order=920, permission="core:settings"),
