@@ -155,6 +155,45 @@ def _cmd_tenant_status(status: str):
     return cmd
 
 
+def cmd_tenants_export(args, settings: Settings) -> None:
+    from tenants.export import export_tenant
+
+    report = asyncio.run(export_tenant(settings, args.tenant, args.out))
+    print(
+        f"exported {args.tenant}: {report.total} rows from {len(report.counts)} tables to {report.path} "
+        "(mode 0600; the export is recorded in the tenant's audit log)"
+    )
+
+
+def cmd_tenants_purge(args, settings: Settings) -> None:
+    from tenants.purge import purge_tenant
+
+    def confirm(plan) -> bool:
+        print(
+            f"This removes tenant {plan.slug} ({plan.name}) and all {plan.total} of its rows from "
+            f"{len(plan.counts)} tables. {plan.export.path} (exported {plan.export.exported_at}) "
+            "still matches them."
+        )
+        if args.yes:
+            return True
+        try:
+            typed = input(f"Type the slug ({plan.slug}) to purge it: ")
+        except EOFError:
+            return False
+        return typed.strip() == plan.slug
+
+    report = asyncio.run(purge_tenant(settings, args.tenant, args.export, confirm=confirm))
+    print(f"purged {report.slug}: {sum(report.deleted.values())} rows from {len(report.deleted)} tables")
+    print(
+        f"{report.users} user account(s) were members; users are global and were kept "
+        f"({report.users_without_other_clinic} of them now belong to no clinic)"
+    )
+    if report.sessions_cleared is not None:
+        print(f"cleared {report.sessions_cleared} session(s) of {report.slug}")
+    for note in report.notes:
+        print(note)
+
+
 # -- plugins -------------------------------------------------------------------------
 
 
@@ -273,6 +312,19 @@ def build_parser() -> argparse.ArgumentParser:
         p = tenants.add_parser(name, help=f"mark a tenant {status}")
         p.add_argument("--tenant", required=True, metavar="SLUG")
         p.set_defaults(fn=_cmd_tenant_status(status))
+    export = tenants.add_parser(
+        "export", help="write all of a tenant's data to a JSON bundle (docs/export.md)"
+    )
+    export.add_argument("--tenant", required=True, metavar="SLUG")
+    export.add_argument("--out", required=True, metavar="FILE", help="a new file (never overwritten)")
+    export.set_defaults(fn=cmd_tenants_export)
+    purge = tenants.add_parser("purge", help="remove a suspended tenant and all its rows, after an export")
+    purge.add_argument("--tenant", required=True, metavar="SLUG")
+    purge.add_argument(
+        "--export", required=True, metavar="FILE", help="an export of this tenant that still matches"
+    )
+    purge.add_argument("--yes", action="store_true", help="do not ask to type the slug (for scripts)")
+    purge.set_defaults(fn=cmd_tenants_purge)
 
     plugins = sub.add_parser("plugins", help="installed plugins and per-tenant enabling").add_subparsers(
         dest="cmd", required=True
