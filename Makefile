@@ -39,7 +39,7 @@ else
 endif
 TESSERA := TESSERA_EMBEDDED=$${TESSERA_EMBEDDED:-$(EMBEDDED)} $(VENV_PY) -m core.cli
 
-.PHONY: help install venv run test lint format stop clean distclean
+.PHONY: help install venv run test lint format stop clean distclean screenshots
 
 help:
 	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
@@ -85,6 +85,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV_PY) -m ruff check --fix .
 	$(VENV_PY) -m ruff format .
+
+# docs/screenshots/*.png from the demo clinics (scripts/screenshots.py; needs Chromium)
+screenshots: $(STAMP)
+	TESSERA_EMBEDDED=$${TESSERA_EMBEDDED:-$(EMBEDDED)} $(VENV_PY) scripts/screenshots.py
 
 stop:
 	@if [ -x $(VENV_PY) ]; then $(VENV_PY) -m core.cli dev stop; \
