@@ -13,15 +13,24 @@ import re
 import uuid
 import zoneinfo
 
+from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
 
+from core.app import build_registry, create_app
+from core.auth.sessions import COOKIE_NAME
+from core.encounters.models import Encounter
 from core.patients import schemas as s
 from core.patients import services
 from core.patients.models import Patient
 from core.patients.screens import age
+from core.plugins.manifest import Manifest
+from core.plugins.markers import hookimpl
+from core.plugins.types import ChartPanel
 from core.tenancy import tenant_scope
 from core.tenancy.models import Tenant
+from tenants.plugins import enable_plugin
 from tests.audit_helpers import assert_audited
+from tests.test_encounters_api import make_clinic
 
 HTMX = {"HX-Request": "true"}
 
@@ -508,3 +517,67 @@ async def test_who_accessed_is_loaded_for_those_who_read_the_audit_log(db, make_
     async with await client_as(tenant, desk) as c:
         chart = (await c.get(f"/patients/{pid}")).text
         assert "/audit/patients/" not in chart
+
+
+async def test_chart_lists_the_patients_encounters(db, make_tenant, make_user, owner_engine, client_as):
+    clinic = await make_clinic(db, make_tenant, make_user, owner_engine)
+    with tenant_scope(clinic.tenant.id):
+        async with db.session() as session:
+            session.add(
+                Encounter(
+                    patient_id=clinic.patient_id,
+                    provider_id=clinic.provider_id,
+                    location_id=clinic.location_id,
+                    starts_at=dt.datetime(2026, 3, 2, 15, 30, tzinfo=dt.UTC),
+                    ends_at=dt.datetime(2026, 3, 2, 16, 15, tzinfo=dt.UTC),
+                    type="evaluation",
+                    place_of_service="11",
+                )
+            )
+            await session.commit()
+    desk = await make_user(clinic.tenant, roles=("front_desk",))
+    since = dt.datetime.now(dt.UTC)
+    async with await client_as(clinic.tenant, desk) as c:
+        chart = (await c.get(f"/patients/{clinic.patient_id}")).text
+    encounters = chart.split('id="encounters"', 1)[1].split("</section>", 1)[0]
+    assert "2026-03-02 09:30" in encounters  # in the location's zone (Chicago)
+    assert "Main" in encounters and "planned" in encounters
+    event = await assert_audited(
+        db,
+        clinic.tenant,
+        action="read",
+        resource_type="core:encounters",
+        patient_id=clinic.patient_id,
+        since=since,
+    )
+    assert event.detail["via"] == "chart"
+
+
+class BrokenPanel:
+    """A plugin whose chart panel names a template that does not exist."""
+
+    manifest = Manifest(name="broken_panel", version="1.0", title="Broken panel")
+
+    @hookimpl
+    def tessera_chart_panels(self, patient, request):
+        return [ChartPanel(title="Broken", template="broken_panel/missing.html", order=1)]
+
+
+async def test_a_broken_plugin_panel_does_not_break_the_chart(
+    settings, db, make_tenant, make_user, session_store
+):
+    registry = build_registry(settings, extra_plugins=[BrokenPanel()])
+    app = create_app(settings, registry=registry)
+    tenant = await make_tenant(plugins=("sample",))
+    async with db.session() as session:
+        await enable_plugin(session, registry, tenant, "broken_panel")
+        await session.commit()
+    user = await make_user(tenant, roles=("clinician",))
+    pid = await add_patient(db, tenant)
+    session_id, _ = await session_store.create(user_id=user.id, tenant_id=tenant.id, mfa_verified=True)
+    async with AsyncTestClient(app=app, base_url=f"http://{tenant.slug}.localhost") as c:
+        c.cookies.set(COOKIE_NAME, session_id)
+        response = await c.get(f"/patients/{pid}")
+    assert response.status_code == 200
+    assert "<h2>Broken</h2>" in response.text and "could not be shown" in response.text
+    assert "<h2>Notes</h2><p>0 notes</p>" in response.text  # the other plugin's panel still shows

@@ -19,6 +19,7 @@ carrying the inline errors (``base.html`` lets htmx swap those).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import typing
 import uuid
 import zoneinfo
@@ -31,6 +32,7 @@ from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
+from markupsafe import Markup
 from sqlalchemy import select
 
 from core.audit.phi import phi_route
@@ -44,6 +46,8 @@ from core.plugin_api import DbSession
 from core.practice.models import Location
 from core.web.context import site_of
 from core.web.render import page
+
+log = logging.getLogger("tessera.patients")
 
 READ = [requires("core:patients", "read")]
 WRITE = [requires("core:patients", "write")]
@@ -490,6 +494,36 @@ def _header_context(records: dict[str, list]) -> dict[str, Any]:
     return {"active_allergies": allergies, "active_coverages": coverages}
 
 
+async def _plugin_panels(request: Request, patient: s.PatientOut) -> list[dict[str, Any]]:
+    """Panels of the clinic's plugins, each rendered on its own: one plugin's broken panel
+    is shown as unavailable (and logged, without patient data) instead of failing the chart."""
+    hooks = site_of(request).hooks
+    if hooks is None:
+        return []
+    try:
+        panels = await hooks.collect("tessera_chart_panels", patient=patient, request=request)
+    except Exception as exc:
+        log.error("tessera_chart_panels failed: %s", type(exc).__name__)
+        return [{"title": "Plugin panels", "html": None}]
+    engine = request.app.template_engine
+    held = request.scope["state"].get("session")
+    rendered = []
+    for panel in sorted(panels, key=lambda p: (p.order, p.title)):
+        try:
+            html = engine.get_template(panel.template).render(
+                panel=panel,
+                patient=patient,
+                request=request,
+                csrf_token=held[1].csrf_token if held else "",
+            )
+        except Exception as exc:
+            log.error("chart panel %r could not be shown: %s", panel.title, type(exc).__name__)
+            html = None
+        # already escaped: rendered by the app's autoescaping Jinja environment
+        rendered.append({"title": panel.title, "html": Markup(html) if html is not None else None})  # noqa: S704
+    return rendered
+
+
 async def _chart(
     request: Request, session, patient_id: uuid.UUID, forms: dict[str, FormState] | None = None
 ) -> Template:
@@ -501,11 +535,7 @@ async def _chart(
         raise _not_found(exc) from None
     encounters = await _encounters(request, session, patient_id)
     await session.commit()
-    site = site_of(request)
-    panels = []
-    if site.hooks is not None:
-        panels = await site.hooks.collect("tessera_chart_panels", patient=patient, request=request)
-        panels = sorted(panels, key=lambda p: (p.order, p.title))
+    panels = await _plugin_panels(request, patient)
     all_forms = _blank_forms()
     all_forms.update(forms or {})
     return await page(
