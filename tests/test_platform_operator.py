@@ -130,6 +130,10 @@ async def test_tenants_are_listed_with_plan_status_plugins_and_creation(operator
         assert fragment in row
     home = await operator_client.get("/")
     assert 'href="/platform/tenants"' in home.text
+    # the JSON twins are described in the OpenAPI schema
+    paths = (await operator_client.get("/schema/openapi.json")).json()["paths"]
+    assert {"/api/platform/tenants", "/api/platform/tenants/{slug}"} <= set(paths)
+    assert set(paths["/api/platform/tenants/{slug}/plugins/{plugin}"]) == {"put", "delete"}
 
 
 # -- creating -----------------------------------------------------------------------------
