@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from core.auth.models import Membership
+from sqlalchemy import func, update
+
+from core.auth.models import Membership, User
 from core.tenancy import tenant_scope
 
 
@@ -67,5 +69,28 @@ async def test_switcher_needs_sign_in_and_a_clinic(make_tenant, client_for):
     async with client_for(tenant.slug) as client:
         assert (await client.get("/api/account/clinics")).status_code == 401
         assert (await client.get("/account/clinics/menu", follow_redirects=False)).status_code == 303
+        assert (await client.get("/account/clinics", follow_redirects=False)).status_code == 303
     async with client_for(None) as client:  # the platform host has no clinic switcher
         assert (await client.get("/api/account/clinics")).status_code in (401, 404)
+
+
+async def test_second_factor_page_does_not_load_the_menu(db, make_tenant, make_user, client_as):
+    """The header asks for the menu only after the second factor (otherwise the menu's
+    sign-in answer would send the second-factor page to itself, again and again)."""
+    first, second = await make_tenant(), await make_tenant(name="Second Clinic")
+    user = await make_user(first, roles=("clinician",))
+    await _join(db, second, user)
+    async with db.session() as session:
+        await session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(mfa_secret="JBSWY3DPEHPK3PXP", mfa_enabled_at=func.now())
+        )
+        await session.commit()
+    async with await client_as(first, user, mfa_verified=False) as client:
+        mfa = await client.get("/mfa")
+        assert mfa.status_code == 200 and "/account/clinics/menu" not in mfa.text
+        assert (await client.get("/api/account/clinics")).status_code == 401
+    async with await client_as(first, user, mfa_verified=True) as client:
+        assert "/account/clinics/menu" in (await client.get("/")).text
+        assert "Second Clinic" in (await client.get("/account/clinics/menu")).text

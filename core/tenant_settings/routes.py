@@ -695,7 +695,9 @@ async def clinics_page(request: Request) -> Template:
 
 @get("/account/clinics/menu", name="core:clinics-menu", guards=[requires_login], include_in_schema=False)
 async def clinics_menu(request: Request) -> Template:
-    """The header's switcher (loaded by htmx); empty for a user of one clinic."""
+    """The header's switcher (loaded by htmx); empty for a user of one clinic. base.html
+    asks for it only once the second-factor steps are done, so it never sends the browser
+    to sign in from the sign-in pages."""
     return Template(
         template_name="core/settings/_switcher.html", context={"clinics": await _my_other_clinics(request)}
     )
