@@ -222,3 +222,11 @@ async def test_browsers_without_a_session_are_sent_to_sign_in_with_the_reason(ma
         page = await client.get("/login?reason=session_idle")
         assert "without activity" in page.text
         assert 'aria-live="polite"' in page.text
+
+
+async def test_login_page_fills_in_the_email_from_the_switcher_link(make_tenant, client_for):
+    tenant = await make_tenant()
+    async with client_for(tenant.slug) as client:
+        page = await client.get("/login", params={"email": "dana@example.test"})
+    assert page.status_code == 200
+    assert 'value="dana@example.test"' in page.text

@@ -169,7 +169,8 @@ async def login_page(request: Request) -> Response:
         csrf_token=data.csrf_token,
         next=target,
         notice=notice,
-        email="",
+        # the clinic switcher links here with ?email= so the address is filled in
+        email=(request.query_params.get("email") or "")[:254],
         is_platform=not site.is_tenant,
     )
 
