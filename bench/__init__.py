@@ -1,0 +1,1 @@
+"""Benchmarks of Tessera's core against its physical limit (``make bench``; docs/benchmarks.md)."""
