@@ -150,6 +150,8 @@ DEMO_TENANTS = (
 DEMO_PASSWORD = "tessera-demo-local-only"  # noqa: S105 - a published development password
 #: A biller who works for all three demo clinics (shows the tenant switcher).
 DEMO_SHARED_BILLER = ("billing@tessera-demo.example", "Pat Ledger")
+#: The demo platform operator (signs in at the base domain, manages the tenants).
+DEMO_OPERATOR = ("operator@tessera-demo.example", "Ops Demo")
 #: Synthetic patients per demo tenant.
 DEMO_PATIENTS = 200
 
@@ -244,9 +246,32 @@ async def seed_demo_tenants(settings: Settings, registry) -> list[str]:
                         "tessera_demo_data", tenant=tenant, session=session
                     )
                     await session.commit()
+        await seed_demo_operator(db)
     finally:
         await db.dispose()
     return slugs
+
+
+async def seed_demo_operator(db) -> bool:
+    """The demo platform operator (idempotent); returns True when it was created."""
+    from sqlalchemy import func, select
+
+    from core.auth.models import PlatformOperator, User
+    from core.auth.passwords import hash_password
+
+    email, name = DEMO_OPERATOR
+    async with db.session() as session:
+        user = await session.scalar(select(User).where(func.lower(User.email) == email))
+        created = user is None
+        if created:
+            user = User(email=email, display_name=name, password_hash=hash_password(DEMO_PASSWORD))
+            session.add(user)
+            await session.flush()
+        if await session.get(PlatformOperator, user.id) is None:
+            session.add(PlatformOperator(user_id=user.id))
+            created = True
+        await session.commit()
+    return created
 
 
 # -- demo clinic data ----------------------------------------------------------------
@@ -728,6 +753,7 @@ def _print_demo_logins(base: str, port: int, slugs: list[str]) -> None:
         emails = ", ".join(f"{demo_email(role, slug)} ({role.replace('_', ' ')})" for role, _ in demo.staff)
         say(f"  http://{slug}.{base}:{port}/login  {emails}")
     say(f"  {DEMO_SHARED_BILLER[0]} is a biller in every demo clinic (try the clinic switcher)")
+    say(f"  http://{base}:{port}/login  {DEMO_OPERATOR[0]} (platform operator)")
     say()
 
 

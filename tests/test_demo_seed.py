@@ -8,9 +8,10 @@ import unicodedata
 
 from sqlalchemy import func, select
 
-from core.auth.models import Membership, User
+from core.auth.models import Membership, PlatformOperator, User
 from core.auth.passwords import verify_password
 from core.devserver import (
+    DEMO_OPERATOR,
     DEMO_PASSWORD,
     DEMO_PATIENTS,
     DEMO_TENANTS,
@@ -113,6 +114,15 @@ async def test_seed_twice_adds_nothing_and_demo_users_sign_in(settings, registry
     async with await client_as(riverside, shared) as biller:
         others = (await biller.get("/api/account/clinics")).json()["items"]
     assert sorted(c["slug"] for c in others) == ["harbor", "northside"]
+
+    # the demo platform operator manages the tenants at the base domain
+    async with db.session() as session:
+        operator = await session.scalar(select(User).where(User.email == DEMO_OPERATOR[0]))
+        assert await session.get(PlatformOperator, operator.id) is not None
+    assert verify_password(operator.password_hash, DEMO_PASSWORD)
+    async with await client_as(None, operator) as ops:
+        listing = await ops.get("/platform/tenants")
+    assert listing.status_code == 200 and "Riverside Physical Therapy" in listing.text
 
     # a demo login works through the real sign-in form...
     desk = await sign_in(riverside, demo_email("front_desk", "riverside"), DEMO_PASSWORD)
