@@ -39,7 +39,7 @@ else
 endif
 TESSERA := TESSERA_EMBEDDED=$${TESSERA_EMBEDDED:-$(EMBEDDED)} $(VENV_PY) -m core.cli
 
-.PHONY: help install venv run test lint format stop clean distclean screenshots
+.PHONY: help install venv run test lint format stop clean distclean screenshots bench
 
 help:
 	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
@@ -89,6 +89,11 @@ format: $(STAMP)
 # docs/screenshots/*.png from the demo clinics (scripts/screenshots.py; needs Chromium)
 screenshots: $(STAMP)
 	TESSERA_EMBEDDED=$${TESSERA_EMBEDDED:-$(EMBEDDED)} $(VENV_PY) scripts/screenshots.py
+
+# benchmarks (docs/benchmarks.md): quick by default, `make bench FULL=1` for 1 M patients.
+# Uses TESSERA_DATABASE_URL's server (default 127.0.0.1:5432) and Redis db 9 at 127.0.0.1.
+bench: $(STAMP)
+	$(VENV_PY) -m bench.run $(if $(FULL),--full) $(BENCH_ARGS)
 
 stop:
 	@if [ -x $(VENV_PY) ]; then $(VENV_PY) -m core.cli dev stop; \

@@ -155,7 +155,7 @@ class Seeder:
         await self.copy(
             "tenant_plugins",
             ["tenant_id", "plugin", "enabled_at", "config"],
-            [(tenant_id, "bench_limit", now, "{}")],
+            [(tenant_id, "bench_limit", now, {})],
         )
         users, members, tokens = [], [], []
         user_ids = []

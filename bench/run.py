@@ -1,0 +1,560 @@
+"""``make bench``: seed (if needed), serve with production settings, drive with wrk, report.
+
+Everything is a ratio taken in the same run: each scenario against "the limit" (a bare
+handler doing the chart read's SELECT with raw asyncpg, bench/limit_plugin.py), the chart
+read with row-level security against the same server connecting as the owner (who is not
+subject to RLS), the audit sealer's throughput against the chart read's audit write rate.
+See docs/benchmarks.md for the method and the latest figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import os
+import platform
+import random
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+from bench.seed import DATA_DIR, FULL, QUICK, Scale, asyncpg_dsn, bench_settings, prepare, seed
+from core.settings import REPO_ROOT, Settings
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "latest.json"
+VENV_BIN = Path(sys.executable).parent
+SCENARIOS = (
+    ("limit", "the limit: raw asyncpg SELECT, no auth/audit"),
+    ("chart", "chart read GET /api/patients/{id} (token)"),
+    ("search", "patient search by name prefix"),
+    ("create", "create patient POST /api/patients"),
+    ("page", "chart page HTML GET /patients/{id} (session)"),
+)
+NOT_AVAILABLE = {
+    "calendar_week": "a provider's week in the scheduling calendar: not available, the scheduling "
+    "plugin (issue 5) is not built yet"
+}
+CONNECTIONS = (1, 16, 64)
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+# -- tools ----------------------------------------------------------------------------------
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    apt = shutil.which("apt-get")
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and apt:
+        say("wrk is missing: installing it from Debian's packages (apt-get install wrk)")
+        subprocess.run([apt, "update", "-qq"], check=False)
+        subprocess.run([apt, "install", "-y", "-qq", "wrk"], check=True)
+        found = shutil.which("wrk")
+        if found:
+            return found
+    sys.exit(
+        "bench: wrk is not installed and this script cannot install it (needs root and apt-get).\n"
+        "       Install it with `sudo apt-get install wrk` (Debian/Ubuntu) and run `make bench` again."
+    )
+
+
+def ensure_py_spy() -> str | None:
+    exe = VENV_BIN / "py-spy"
+    if not exe.exists():
+        say("py-spy is missing: installing it into the venv (pip install py-spy)")
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "py-spy"], check=False)
+    return str(exe) if exe.exists() else None
+
+
+def machine_info(pg_version: str) -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = int(
+            next(
+                x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")
+            ).split()[1]
+        )
+    except (OSError, StopIteration, ValueError):
+        mem_kb = 0
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gib": round(mem_kb / 1024 / 1024, 1),
+        "postgresql": pg_version,
+        "python": platform.python_version(),
+        "os": platform.platform(),
+    }
+
+
+# -- data -----------------------------------------------------------------------------------
+
+
+async def seeded_scale(settings: Settings) -> tuple[int, int] | None:
+    try:
+        conn = await asyncpg.connect(asyncpg_dsn(settings.owner_url()))
+    except (asyncpg.InvalidCatalogNameError, OSError):
+        return None
+    try:
+        return (
+            await conn.fetchval("SELECT count(*) FROM tenants"),
+            await conn.fetchval("SELECT count(*) FROM patients"),
+        )
+    except asyncpg.UndefinedTableError:
+        return None
+    finally:
+        await conn.close()
+
+
+async def create_sessions(settings: Settings) -> int:
+    """One signed-in session per load user (tokens.tsv) for the chart page scenario."""
+    from redis.asyncio import Redis
+
+    from core.auth.sessions import SessionStore
+
+    conn = await asyncpg.connect(asyncpg_dsn(settings.owner_url()))
+    try:
+        tenant_ids = {r["slug"]: r["id"] for r in await conn.fetch("SELECT slug, id FROM tenants")}
+    finally:
+        await conn.close()
+    redis = Redis.from_url(settings.redis_url)
+    store = SessionStore(redis)
+    count = 0
+    lines = []
+    try:
+        for line in (DATA_DIR / "tokens.tsv").read_text().splitlines():
+            slug, user_id, _ = line.split("\t")
+            if not user_id:
+                continue
+            sid, _ = await store.create(
+                user_id=uuid.UUID(user_id), tenant_id=tenant_ids[slug], mfa_verified=True, user_agent="wrk"
+            )
+            lines.append(f"{slug}\t{sid}\n")
+            count += 1
+    finally:
+        await redis.aclose()
+    (DATA_DIR / "sessions.tsv").write_text("".join(lines))
+    return count
+
+
+async def audit_counts(settings: Settings) -> tuple[int, int]:
+    conn = await asyncpg.connect(asyncpg_dsn(settings.owner_url()))
+    try:
+        row = await conn.fetchrow(
+            "SELECT count(*) AS total, count(*) FILTER (WHERE seal_seq IS NULL) AS unsealed FROM audit_events"
+        )
+        return row["total"], row["unsealed"]
+    finally:
+        await conn.close()
+
+
+async def seal_backlog(settings: Settings) -> dict:
+    from core.audit.seal import seal_all, sealer_engine
+
+    engine = sealer_engine(settings)
+    try:
+        started = time.monotonic()
+        result = await seal_all(engine)
+        seconds = time.monotonic() - started
+    finally:
+        await engine.dispose()
+    return {"sealed": result.sealed, "tenants": result.tenants, "seconds": round(seconds, 3)}
+
+
+# -- server ---------------------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, settings: Settings, port: int, workers: int, *, bypass_rls: bool = False) -> None:
+        self.settings, self.port, self.workers, self.bypass_rls = settings, port, workers, bypass_rls
+        self.proc: subprocess.Popen | None = None
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            TESSERA_DATABASE_URL=self.settings.database_url,
+            TESSERA_REDIS_URL=self.settings.redis_url,
+            TESSERA_PLUGIN_MODULES="bench.limit_plugin",
+            TESSERA_BENCH_LIMIT_DSN=asyncpg_dsn(self.settings.owner_url()),
+            TESSERA_SECRET_KEY=secrets.token_urlsafe(32),
+            TESSERA_DEBUG="0",
+            TESSERA_EMBEDDED="0",
+            PYTHONPATH=str(REPO_ROOT),
+        )
+        env.pop("TESSERA_APP_DATABASE_URL", None)
+        if self.bypass_rls:  # the owner: superuser here, so RLS does not apply to it
+            env["TESSERA_APP_DATABASE_URL"] = self.settings.database_url
+        return env
+
+    def start(self) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "core.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+        ]
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO_ROOT, env=self.env(), stdout=subprocess.DEVNULL, stderr=sys.stderr
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                sys.exit(f"bench: the server exited with {self.proc.returncode}")
+            try:
+                req = urllib.request.Request(
+                    f"http://127.0.0.1:{self.port}/healthz", headers={"Host": "localhost"}
+                )
+                with urllib.request.urlopen(req, timeout=2) as resp:  # noqa: S310 - our own server
+                    if resp.status == 200:
+                        time.sleep(1.0 * self.workers)  # let every worker finish booting
+                        return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        sys.exit("bench: the server did not answer /healthz within 60 s")
+
+    def worker_pids(self) -> list[int]:
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if self.proc and int(fields[1]) == self.proc.pid:
+                pids.append((int(fields[11]) + int(fields[12]), int(stat.parent.name)))
+        return [pid for _, pid in sorted(pids, reverse=True)]
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+# -- load -----------------------------------------------------------------------------------
+
+
+def wrk(wrk_bin: str, port: int, scenario: str, connections: int, seconds: int) -> dict:
+    env = dict(os.environ, BENCH_DATA=str(DATA_DIR), BENCH_LUA_DIR=str(HERE / "scenarios"))
+    cmd = [
+        wrk_bin, "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{seconds}s",
+        "--timeout", "5s", "-s", str(HERE / "scenarios" / f"{scenario}.lua"), f"http://127.0.0.1:{port}",
+    ]  # fmt: skip
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise RuntimeError(
+            f"wrk {scenario} -c{connections} failed: {out.stderr.strip() or out.stdout[-500:]}"
+        )
+    data = json.loads(line.split(" ", 1)[1])
+    seconds_run = data["duration_us"] / 1e6
+    return {
+        "rps": round(data["requests"] / seconds_run, 1),
+        "p50_ms": data["p50_us"] / 1000,
+        "p95_ms": data["p95_us"] / 1000,
+        "p99_ms": data["p99_us"] / 1000,
+        "requests": data["requests"],
+        "errors": data["errors_connect"]
+        + data["errors_read"]
+        + data["errors_write"]
+        + data["errors_timeout"],
+        "non_2xx": data["non_2xx"],
+        "seconds": round(seconds_run, 2),
+    }
+
+
+# -- casbin ---------------------------------------------------------------------------------
+
+
+def casbin_micro(tenants: int = 1000, users: int = 10, checks: int = 200_000) -> dict:
+    """Authorizer.allowed with 1,000 tenants x 10 users assigned: µs per check."""
+    from core.app import build_registry
+    from core.auth.principal import Principal
+    from core.authz.enforcer import Authorizer
+
+    registry = build_registry(Settings())
+    authz = Authorizer(registry.permissions())
+    rng = random.Random(6)  # noqa: S311 - synthetic ids
+    roles = [frozenset({r}) for r in ("owner", "clinician", "clinician", "front_desk", "biller")]
+    principals, assignments = [], []
+    for _ in range(tenants):
+        tenant = uuid.uuid4()
+        for _ in range(users):
+            user, held = uuid.uuid4(), rng.choice(roles)
+            assignments.append((str(user), str(tenant), held))
+            principals.append(
+                Principal(
+                    user_id=user, email="x@y", display_name="x", tenant_id=tenant, roles=held, via="token"
+                )
+            )
+    started = time.perf_counter()
+    authz.assign_many(assignments)
+    load_seconds = time.perf_counter() - started
+    objects = [("core:patients", "read"), ("core:patients", "write"), ("core:audit", "read")]
+    sample = [(rng.choice(principals), rng.choice(objects)) for _ in range(checks)]
+    started = time.perf_counter()
+    for p, (obj, act) in sample:
+        authz.allowed(p, p.tenant_id, obj, act)
+    per_check = (time.perf_counter() - started) / checks * 1e6
+    uncached_n = 5000
+    started = time.perf_counter()
+    for p, (obj, act) in sample[:uncached_n]:
+        authz.enforcer.enforce(str(p.user_id), str(p.tenant_id), obj, act)
+    uncached = (time.perf_counter() - started) / uncached_n * 1e6
+    return {
+        "tenants": tenants,
+        "users_per_tenant": users,
+        "grouping_rules": len(authz.enforcer.get_grouping_policy()),
+        "policy_rules": len(authz.enforcer.get_policy()),
+        "us_per_check": round(per_check, 2),
+        "us_per_uncached_enforce": round(uncached, 1),
+        "assign_seconds": round(load_seconds, 2),
+    }
+
+
+# -- profile --------------------------------------------------------------------------------
+
+
+def profile_chart(py_spy: str, server: Server, wrk_bin: str, seconds: int) -> dict:
+    pids = server.worker_pids()
+    if not pids:
+        return {"skipped": "no worker process found"}
+    raw = DATA_DIR / "profile-chart.txt"
+    svg = DATA_DIR / "profile-chart.svg"
+    spies = [
+        subprocess.Popen([py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
+                          "--format", fmt, "--output", str(out), "--nonblocking"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for fmt, out in (("raw", raw), ("flamegraph", svg))
+        for pid in pids[:1]
+    ]  # fmt: skip
+    time.sleep(1)
+    wrk(wrk_bin, server.port, "chart", 64, seconds)
+    for spy in spies:
+        try:
+            _, err = spy.communicate(timeout=seconds + 30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            continue
+        if spy.returncode:
+            return {"skipped": f"py-spy failed: {err.decode(errors='replace').strip()[-300:]}"}
+    return summarize_profile(raw) | {"raw": str(raw), "flamegraph": str(svg)}
+
+
+def summarize_profile(path: Path, top: int = 25) -> dict:
+    inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [_frame(f) for f in stack.split(";")]
+        for frame in set(frames):
+            inclusive[frame] += n
+        own[frames[-1]] += n
+
+    def share(counter):
+        return [[name, round(100 * n / total, 1)] for name, n in counter.most_common(top)]
+
+    return {"samples": total, "inclusive_pct": share(inclusive), "self_pct": share(own)}
+
+
+def _frame(frame: str) -> str:
+    """``func (path/to/module.py:123)`` -> ``func (module/path.py)`` without the line number."""
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")").rsplit(":", 1)[0]
+    for marker in ("site-packages/", str(REPO_ROOT) + "/", "/lib/python3"):
+        if marker in where:
+            where = where.split(marker, 1)[1]
+    return f"{name} ({where})"
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+def print_table(results: dict) -> None:
+    limit64 = results["scenarios"]["limit"]["64"]["rps"]
+    rows = [("scenario", "conns", "req/s", "p50 ms", "p95 ms", "p99 ms", "x limit", "errors")]
+    for name, _ in SCENARIOS:
+        for c in CONNECTIONS:
+            r = results["scenarios"][name][str(c)]
+            limit = results["scenarios"]["limit"][str(c)]["rps"] or 1
+            rows.append((name, str(c), f"{r['rps']:.0f}", f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
+                         f"{r['p99_ms']:.1f}", f"{r['rps'] / limit:.2f}", str(r["errors"] + r["non_2xx"])))  # fmt: skip
+    rows.append(
+        ("calendar_week", "-", "n/a", "n/a", "n/a", "n/a", "n/a", "not available: no scheduling plugin")
+    )
+    widths = [max(len(r[i]) for r in rows[:-1]) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)))
+    o = results["overheads"]
+    print()
+    print(f"limit at 64 conns: {limit64:.0f} req/s")
+    print(f"RLS: chart read at 64 conns {o['rls']['rps_rls_on']:.0f} req/s with RLS, {o['rls']['rps_rls_off']:.0f} "
+          f"without: overhead {o['rls']['overhead_pct']:+.1f} %")  # fmt: skip
+    print(f"casbin: {o['casbin']['us_per_check']} µs per Authorizer.allowed (uncached enforce: "
+          f"{o['casbin']['us_per_uncached_enforce']} µs) at {o['casbin']['tenants']} tenants x "
+          f"{o['casbin']['users_per_tenant']} users")  # fmt: skip
+    a = o["audit"]
+    print(f"audit: written {a['write_rate']:.0f} events/s during the chart read at 64 conns; sealed "
+          f"{a['seal_rate']:.0f} events/s = {a['seal_to_write']:.1f}x the write rate (target >= 2x)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Tessera benchmarks (docs/benchmarks.md)")
+    parser.add_argument("--full", action="store_true", help="1,000 tenants x 1,000 patients, longer runs")
+    parser.add_argument("--seconds", type=int, help="seconds per wrk run (quick 8, full 30)")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (default 2)")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--database", default="tessera_bench")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+    parser.add_argument("--reseed", action="store_true", help="recreate the database even if it matches")
+    args = parser.parse_args()
+    scale: Scale = FULL if args.full else QUICK
+    seconds = args.seconds or (30 if args.full else 8)
+    settings = bench_settings(args.database, args.redis_url)
+    wrk_bin = ensure_wrk()
+    py_spy = ensure_py_spy()
+
+    seeding: dict = {"reused": True}
+    have = asyncio.run(seeded_scale(settings))
+    want = (scale.tenants, scale.tenants * scale.patients)
+    if (
+        args.reseed
+        or have is None
+        or have[0] != want[0]
+        or have[1] < want[1]
+        or not (DATA_DIR / "tokens.tsv").exists()
+    ):
+        say(f"seeding {args.database}: {scale.tenants} tenants x {scale.patients} patients (COPY)")
+        started = time.monotonic()
+        prepare(settings)
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        seeding = asyncio.run(seed(settings, scale))
+        seeding["seconds_total"] = round(time.monotonic() - started, 1)
+        say(f"seeded in {seeding['seconds_total']} s: {seeding['rows']}")
+    else:
+        say(f"reusing {args.database} ({have[0]} tenants, {have[1]} patients); --reseed to recreate")
+    say(f"created {asyncio.run(create_sessions(settings))} sessions in Redis")
+
+    async def pg_version() -> str:
+        conn = await asyncpg.connect(asyncpg_dsn(settings.owner_url()))
+        try:
+            return await conn.fetchval("SHOW server_version")
+        finally:
+            await conn.close()
+
+    results: dict = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "mode": "full" if args.full else "quick",
+        "scale": {"tenants": scale.tenants, "patients_per_tenant": scale.patients},
+        "machine": machine_info(asyncio.run(pg_version())),
+        "server": {
+            "workers": args.workers,
+            "db_pool_size": Settings().db_pool_size,
+            "wrk_threads": "min(conns, 2)",
+        },
+        "seconds_per_run": seconds,
+        "seeding": seeding,
+        "scenarios": {},
+        "not_available": NOT_AVAILABLE,
+        "overheads": {},
+    }
+    server = Server(settings, args.port, args.workers)
+    say(f"starting tessera serve --workers {args.workers} on 127.0.0.1:{args.port}")
+    server.start()
+    try:
+        say("warming up")
+        for name, _ in SCENARIOS:
+            wrk(wrk_bin, args.port, name, 16, 3)
+        asyncio.run(seal_backlog(settings))  # start the audit measurement with no backlog
+        for name, title in SCENARIOS:
+            results["scenarios"][name] = {"title": title}
+            for c in CONNECTIONS:
+                before = asyncio.run(audit_counts(settings)) if (name, c) == ("chart", 64) else None
+                r = wrk(wrk_bin, args.port, name, c, seconds)
+                results["scenarios"][name][str(c)] = r
+                say(f"{name:7} c={c:<3} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f}  p95 {r['p95_ms']:6.1f}  "
+                    f"p99 {r['p99_ms']:6.1f} ms  errors {r['errors'] + r['non_2xx']}")  # fmt: skip
+                if before is not None:
+                    after = asyncio.run(audit_counts(settings))
+                    written = after[0] - before[0]
+                    sealed = asyncio.run(seal_backlog(settings))
+                    write_rate = written / r["seconds"]
+                    seal_rate = sealed["sealed"] / sealed["seconds"] if sealed["seconds"] else 0.0
+                    results["overheads"]["audit"] = {
+                        "written": written,
+                        "write_rate": round(write_rate, 1),
+                        "sealed": sealed["sealed"],
+                        "seal_seconds": sealed["seconds"],
+                        "seal_rate": round(seal_rate, 1),
+                        "seal_to_write": round(seal_rate / write_rate, 2) if write_rate else None,
+                        "method": "audit rows inserted during the chart read at 64 conns / run time, vs. "
+                        "one seal_all() pass over that backlog (sealer role, right after the run)",
+                    }
+        if py_spy:
+            say("profiling one worker with py-spy during a chart read at 64 conns")
+            results["profile_chart"] = profile_chart(py_spy, server, wrk_bin, seconds)
+        else:
+            results["profile_chart"] = {"skipped": "py-spy could not be installed"}
+        # the RLS-off control run in the same session: limit and chart again, back to back
+        rls_on = wrk(wrk_bin, args.port, "chart", 64, seconds)
+    finally:
+        server.stop()
+    say("restarting the server connected as the owner (not subject to RLS)")
+    server = Server(settings, args.port, args.workers, bypass_rls=True)
+    server.start()
+    try:
+        wrk(wrk_bin, args.port, "chart", 16, 3)
+        rls_off = wrk(wrk_bin, args.port, "chart", 64, seconds)
+    finally:
+        server.stop()
+    results["overheads"]["rls"] = {
+        "rps_rls_on": rls_on["rps"],
+        "rps_rls_off": rls_off["rps"],
+        "p99_ms_on": rls_on["p99_ms"],
+        "p99_ms_off": rls_off["p99_ms"],
+        "overhead_pct": round((rls_off["rps"] / rls_on["rps"] - 1) * 100, 1) if rls_on["rps"] else None,
+        "method": "chart read at 64 conns as the app role (RLS forced) vs. the same server restarted "
+        "with TESSERA_APP_DATABASE_URL = the owner (superuser, bypasses RLS); same data, same run",
+    }
+    say("casbin micro-benchmark (1,000 tenants x 10 users)")
+    results["overheads"]["casbin"] = casbin_micro()
+    RESULTS.write_text(json.dumps(results, indent=2, default=str))
+    print()
+    print_table(results)
+    say(f"wrote {RESULTS.relative_to(REPO_ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
