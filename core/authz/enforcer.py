@@ -16,6 +16,7 @@ only when a user's roles differ from what the enforcer last saw (a dict lookup o
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterable
@@ -35,6 +36,11 @@ ALLOW, EMERGENCY, DENY = "allow", "emergency", "deny"
 BREAK_GLASS_SECONDS = 60 * 60
 #: action an emergency-access grant covers
 BREAK_GLASS_ACTION = "read"
+
+
+# casbin logs every decision it makes (denials at WARNING); a refusal that matters is
+# already in the audit log, so keep the process log for real problems.
+logging.getLogger("casbin").setLevel(logging.ERROR)
 
 
 class Authorizer:
