@@ -163,3 +163,66 @@ async def test_clinic_requiring_mfa_sends_members_to_enrolment(
         )
         assert confirm.status_code == 200 and len(confirm.json()["recovery_codes"]) == 10
         assert (await client.get("/api/auth/me")).status_code == 200
+
+
+async def _enrolled_client(db, session_store, tenant, user, sign_in):
+    """A signed-in client whose user has just enrolled; returns (client, secret, csrf token)."""
+    client = await sign_in(tenant, user.email)
+    page = await client.get("/account/mfa")
+    secret = re.search(r'<code id="mfa-secret">([A-Z2-7]+)</code>', page.text).group(1)
+    token = await csrf(session_store, client)
+    done = await client.post("/account/mfa", data={"_csrf": token, "code": code_for(secret)})
+    assert done.status_code == 200
+    return client, secret, token
+
+
+async def test_new_recovery_codes_replace_the_old_ones(db, session_store, make_tenant, make_user, sign_in):
+    tenant = await make_tenant()
+    user = await make_user(tenant)
+    client, _, token = await _enrolled_client(db, session_store, tenant, user, sign_in)
+    async with db.session() as session:
+        old = list((await session.get(User, user.id)).recovery_codes)
+    wrong = await client.post("/account/mfa/recovery-codes", data={"_csrf": token, "password": "nope"})
+    assert wrong.status_code == 400 and "password is not correct" in wrong.text
+    fresh = await client.post("/account/mfa/recovery-codes", data={"_csrf": token, "password": PASSWORD})
+    assert fresh.status_code == 200
+    codes = re.findall(r"<li><code>([0-9a-f]{5}-[0-9a-f]{5})</code></li>", fresh.text)
+    assert len(codes) == 10
+    async with db.session() as session:
+        now = (await session.get(User, user.id)).recovery_codes
+    assert len(now) == 10 and not set(now) & set(old)
+    [changed] = await events(db, tenant, "mfa_changed")
+    assert changed.detail == {"change": "new_recovery_codes"} and changed.actor_user_id == user.id
+
+
+async def test_turning_mfa_off_needs_password_and_code_and_is_refused_where_required(
+    db, session_store, make_tenant, make_user, sign_in
+):
+    tenant = await make_tenant()
+    user = await make_user(tenant)
+    client, secret, token = await _enrolled_client(db, session_store, tenant, user, sign_in)
+    headers = {"X-CSRF-Token": token}
+    bad_code = await client.post(
+        "/api/account/mfa/off", json={"password": PASSWORD, "code": "000000"}, headers=headers
+    )
+    assert bad_code.status_code == 400 and "code is not correct" in bad_code.json()["detail"]
+
+    async with db.session() as session:
+        await session.execute(update(Tenant).where(Tenant.id == tenant.id).values(mfa_required=True))
+        await session.commit()
+    required = await client.post(
+        "/api/account/mfa/off", json={"password": PASSWORD, "code": code_for(secret, 1)}, headers=headers
+    )
+    assert required.status_code == 409 and "requires two-factor" in required.json()["detail"]
+    async with db.session() as session:
+        await session.execute(update(Tenant).where(Tenant.id == tenant.id).values(mfa_required=False))
+        await session.commit()
+
+    off = await client.post(
+        "/api/account/mfa/off", json={"password": PASSWORD, "code": code_for(secret, -1)}, headers=headers
+    )
+    assert off.status_code == 200 and off.json() == {"mfa_enrolled": False}
+    async with db.session() as session:
+        stored = await session.get(User, user.id)
+        assert stored.mfa_enabled_at is None and stored.mfa_secret is None and stored.recovery_codes == []
+    assert [e.detail for e in await events(db, tenant, "mfa_changed")] == [{"change": "turned_off"}]

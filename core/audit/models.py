@@ -29,6 +29,7 @@ ACTIONS = (
     "break_glass",
     "mfa_enrolled",
     "mfa_failed",
+    "mfa_changed",
     "password_changed",
     "session_revoked",
     "token_created",

@@ -524,6 +524,122 @@ async def api_mfa_confirm(request: Request, data: JSONBody[dict[str, Any]]) -> d
     return {"mfa_enrolled": True, "recovery_codes": codes}
 
 
+async def _reauthenticate(request: Request, password: str, code: str | None) -> tuple[Any, str | None]:
+    """The signed-in user, after checking their password (and a current code when given);
+    a wrong answer counts towards the lockout like a failed sign-in."""
+    db = request.app.state.db
+    site = _site(request)
+    user = await service.load_user(db, _me(request).user_id)
+    minutes = service.locked_minutes(user)
+    if minutes:
+        return None, service.locked_message(minutes)
+    if not verify_password(user.password_hash, password):
+        await service.register_failure(db, site, user, action="mfa_failed", reason="wrong_password")
+        return None, "The password is not correct."
+    if code is not None and (not user.mfa_secret or service.totp_matches(user.mfa_secret, code) is None):
+        await service.register_failure(db, site, user, action="mfa_failed", reason="wrong_code")
+        return None, "That code is not correct. Enter the current code from your authenticator app."
+    await service.clear_failures(db, user.id)
+    return user, None
+
+
+async def _new_recovery_codes(request: Request, password: str) -> tuple[list[str] | None, str | None]:
+    user, error = await _reauthenticate(request, password, None)
+    if user is None:
+        return None, error
+    if user.mfa_enabled_at is None:
+        return None, "Two-factor sign-in is not on for this account."
+    codes = await service.replace_recovery_codes(request.app.state.db, user.id)
+    await service.audit(
+        request.app.state.db,
+        _site(request),
+        "mfa_changed",
+        principal=_me(request),
+        resource_type="user",
+        resource_id=user.id,
+        detail={"change": "new_recovery_codes"},
+    )
+    return codes, None
+
+
+async def _turn_off_mfa(request: Request, password: str, code: str) -> str | None:
+    site = _site(request)
+    if site.tenant is not None and site.tenant.mfa_required:
+        return "This clinic requires two-factor sign-in, so it cannot be turned off."
+    user, error = await _reauthenticate(request, password, code)
+    if user is None:
+        return error
+    if user.mfa_enabled_at is None:
+        return "Two-factor sign-in is not on for this account."
+    await service.disable_mfa(request.app.state.db, user.id)
+    await service.audit(
+        request.app.state.db,
+        site,
+        "mfa_changed",
+        principal=_me(request),
+        resource_type="user",
+        resource_id=user.id,
+        detail={"change": "turned_off"},
+    )
+    return None
+
+
+@post(
+    "/account/mfa/recovery-codes",
+    name="core:mfa-new-codes",
+    guards=[requires_session],
+    include_in_schema=False,
+)
+async def mfa_new_codes(request: Request) -> Template:
+    form = await request.form()
+    codes, error = await _new_recovery_codes(request, str(form.get("password") or ""))
+    if codes is None:
+        return await _enrol_page(request, status=400, error=error)
+    return await _render(
+        request, "core/auth/mfa_recovery.html", page_title="Recovery codes", codes=codes, next="/"
+    )
+
+
+@post("/account/mfa/off", name="core:mfa-off", guards=[requires_session], include_in_schema=False)
+async def mfa_off(request: Request) -> Response | Template:
+    form = await request.form()
+    error = await _turn_off_mfa(request, str(form.get("password") or ""), str(form.get("code") or ""))
+    if error:
+        return await _enrol_page(request, status=400, error=error)
+    return Redirect("/account/mfa", status_code=303)
+
+
+@post(
+    "/api/account/mfa/recovery-codes",
+    name="core:api-mfa-new-codes",
+    guards=[requires_session],
+    tags=["account"],
+    status_code=200,
+)
+async def api_mfa_new_codes(request: Request, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    """Replace the recovery codes (needs the password); the new ones are returned once."""
+    codes, error = await _new_recovery_codes(request, str(data.get("password") or ""))
+    if codes is None:
+        raise ClientException(detail=error)
+    return {"recovery_codes": codes}
+
+
+@post(
+    "/api/account/mfa/off",
+    name="core:api-mfa-off",
+    guards=[requires_session],
+    tags=["account"],
+    status_code=200,
+)
+async def api_mfa_off(request: Request, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    """Turn two-factor sign-in off (needs the password and a current code; refused where
+    the clinic requires it)."""
+    error = await _turn_off_mfa(request, str(data.get("password") or ""), str(data.get("code") or ""))
+    if error:
+        raise ClientException(detail=error, status_code=409 if "requires" in error else 400)
+    return {"mfa_enrolled": False}
+
+
 # -- password ------------------------------------------------------------------------
 
 
@@ -1071,6 +1187,10 @@ ROUTES: list = [
     mfa_enrol_submit,
     api_mfa_setup,
     api_mfa_confirm,
+    mfa_new_codes,
+    mfa_off,
+    api_mfa_new_codes,
+    api_mfa_off,
     password_page,
     password_submit,
     api_password,

@@ -282,6 +282,27 @@ async def enable_mfa(db, user_id: uuid.UUID, secret: str) -> list[str]:
     return codes
 
 
+async def replace_recovery_codes(db, user_id: uuid.UUID) -> list[str]:
+    """New recovery codes for a user with MFA on; the old ones stop working. Shown once."""
+    codes = new_recovery_codes()
+    async with db.session() as session:
+        await session.execute(
+            update(User).where(User.id == user_id).values(recovery_codes=[recovery_digest(c) for c in codes])
+        )
+        await session.commit()
+    return codes
+
+
+async def disable_mfa(db, user_id: uuid.UUID) -> None:
+    async with db.session() as session:
+        await session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(mfa_secret=None, mfa_enabled_at=None, recovery_codes=[])
+        )
+        await session.commit()
+
+
 async def load_user(db, user_id: uuid.UUID | str) -> User | None:
     async with db.session() as session:
         return await session.get(User, uuid.UUID(str(user_id)))
