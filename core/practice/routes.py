@@ -8,9 +8,7 @@ from typing import Any
 from litestar import Request, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from core.audit.record import record
 from core.auth.models import User
 from core.authz.guards import requires
 from core.plugin_api import DbSession
@@ -52,11 +50,7 @@ async def list_locations(
 
 @post("/api/locations", name="core:api-create-location", guards=WRITE)
 async def create_location(request: Request, db_session: DbSession, data: JSONBody[Any]) -> dict:
-    values = services.read_location(data)
-    location = Location(**values)
-    db_session.add(location)
-    await db_session.flush()
-    await record(db_session, action="create", resource_type="core:locations", resource_id=location.id)
+    location = await services.create_location(db_session, services.read_location(data))
     await db_session.commit()
     return services.location_json(location, _tenant_tz(request))
 
@@ -74,18 +68,7 @@ async def update_location(
     data: JSONBody[Any],
 ) -> dict:
     location = await services.get_location(db_session, location_id)
-    values = services.read_location(data, location)
-    changed = sorted(k for k, v in values.items() if getattr(location, k) != v)
-    for key, value in values.items():
-        setattr(location, key, value)
-    await db_session.flush()
-    await record(
-        db_session,
-        action="update",
-        resource_type="core:locations",
-        resource_id=location.id,
-        detail={"fields": changed},
-    )
+    await services.update_location(db_session, location, services.read_location(data, location))
     await db_session.commit()
     return services.location_json(location, _tenant_tz(request))
 
@@ -132,15 +115,7 @@ async def _provider_out(db_session: DbSession, provider: Provider) -> dict:
 async def create_provider(db_session: DbSession, data: JSONBody[Any]) -> dict:
     values = services.read_provider(data)
     await services.check_provider_refs(db_session, values)
-    location_ids = values.pop("location_ids")
-    provider = Provider(**values)
-    db_session.add(provider)
-    try:
-        await db_session.flush()
-    except IntegrityError:  # a concurrent request took the user or the NPI
-        raise services.Conflict(detail="This user or NPI already has a provider record.") from None
-    await services.set_provider_locations(db_session, provider, location_ids)
-    await record(db_session, action="create", resource_type="core:providers", resource_id=provider.id)
+    provider = await services.create_provider(db_session, values)
     await db_session.commit()
     return await _provider_out(db_session, provider)
 
@@ -157,24 +132,7 @@ async def update_provider(
     provider = await services.get_provider(db_session, provider_id)
     values = services.read_provider(data, provider)
     await services.check_provider_refs(db_session, values, provider_id=provider.id)
-    location_ids = values.pop("location_ids", None)
-    changed = sorted(k for k, v in values.items() if getattr(provider, k) != v)
-    for key, value in values.items():
-        setattr(provider, key, value)
-    try:
-        await db_session.flush()
-    except IntegrityError:
-        raise services.Conflict(detail="Another provider of this clinic already has this NPI.") from None
-    if location_ids is not None:
-        await services.set_provider_locations(db_session, provider, location_ids)
-        changed.append("location_ids")
-    await record(
-        db_session,
-        action="update",
-        resource_type="core:providers",
-        resource_id=provider.id,
-        detail={"fields": changed},
-    )
+    await services.update_provider(db_session, provider, values)
     await db_session.commit()
     return await _provider_out(db_session, provider)
 

@@ -7,8 +7,10 @@ from typing import Any
 
 from litestar.exceptions import ClientException, NotFoundException
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audit.record import record
 from core.auth.models import Membership, User
 from core.practice.codes import (
     DEFAULT_PLACE_OF_SERVICE,
@@ -209,3 +211,69 @@ def _tenant() -> uuid.UUID:
     from core.tenancy.context import require_tenant_id
 
     return require_tenant_id()
+
+
+# -- writes (shared by the JSON API and the settings screens) ---------------------------
+
+
+async def create_location(session: AsyncSession, values: dict[str, Any]) -> Location:
+    """Add a location from checked ``values`` (see ``read_location``), audited."""
+    location = Location(**values)
+    session.add(location)
+    await session.flush()
+    await record(session, action="create", resource_type="location", resource_id=location.id)
+    return location
+
+
+async def update_location(session: AsyncSession, location: Location, values: dict[str, Any]) -> None:
+    """Apply checked ``values``; the audit event names the fields that changed (not values)."""
+    changed = sorted(k for k, v in values.items() if getattr(location, k) != v)
+    for key, value in values.items():
+        setattr(location, key, value)
+    await session.flush()
+    await record(
+        session,
+        action="update",
+        resource_type="location",
+        resource_id=location.id,
+        detail={"fields": changed},
+    )
+
+
+async def create_provider(session: AsyncSession, values: dict[str, Any]) -> Provider:
+    """Add a provider from checked ``values`` (``read_provider`` + ``check_provider_refs``);
+    raises Conflict when a concurrent request took the user or the NPI (roll back then)."""
+    values = dict(values)
+    location_ids = values.pop("location_ids")
+    provider = Provider(**values)
+    session.add(provider)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(detail="This user or NPI already has a provider record.") from None
+    await set_provider_locations(session, provider, location_ids)
+    await record(session, action="create", resource_type="provider", resource_id=provider.id)
+    return provider
+
+
+async def update_provider(session: AsyncSession, provider: Provider, values: dict[str, Any]) -> None:
+    """Apply checked ``values``; raises Conflict on a duplicate NPI (roll back then)."""
+    values = dict(values)
+    location_ids = values.pop("location_ids", None)
+    changed = sorted(k for k, v in values.items() if getattr(provider, k) != v)
+    for key, value in values.items():
+        setattr(provider, key, value)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(detail="Another provider of this clinic already has this NPI.") from None
+    if location_ids is not None:
+        await set_provider_locations(session, provider, location_ids)
+        changed.append("location_ids")
+    await record(
+        session,
+        action="update",
+        resource_type="provider",
+        resource_id=provider.id,
+        detail={"fields": changed},
+    )

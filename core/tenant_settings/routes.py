@@ -29,7 +29,6 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from core.audit.record import record
 from core.auth.guards import requires_login
@@ -212,10 +211,7 @@ async def location_create(request: Request, db_session: DbSession) -> Response:
         values = practice.read_location(data)
     except InputErrors as exc:
         return await _locations_page(request, db_session, values=data, errors=_field_errors(exc), status=422)
-    location = Location(**values)
-    db_session.add(location)
-    await db_session.flush()
-    await record(db_session, action="create", resource_type="location", resource_id=location.id)
+    await practice.create_location(db_session, values)
     await db_session.commit()
     return _see_other("/settings/locations")
 
@@ -270,17 +266,7 @@ async def location_save(
         return await _location_edit_page(
             request, location, values=data, errors=_field_errors(exc), status=422
         )
-    changed = sorted(k for k, v in values.items() if getattr(location, k) != v)
-    for key, value in values.items():
-        setattr(location, key, value)
-    await db_session.flush()
-    await record(
-        db_session,
-        action="update",
-        resource_type="location",
-        resource_id=location.id,
-        detail={"fields": changed},
-    )
+    await practice.update_location(db_session, location, values)
     await db_session.commit()
     return _see_other("/settings/locations")
 
@@ -372,22 +358,11 @@ async def provider_create(request: Request, db_session: DbSession) -> Response:
         return await _providers_page(request, db_session, values=data, errors=_field_errors(exc), status=422)
     except practice.Conflict as exc:
         return await _providers_page(request, db_session, values=data, error=exc.detail, status=409)
-    location_ids = values.pop("location_ids")
-    provider = Provider(**values)
-    db_session.add(provider)
     try:
-        await db_session.flush()
-    except IntegrityError:  # a concurrent request took the user or the NPI
+        await practice.create_provider(db_session, values)
+    except practice.Conflict as exc:  # a concurrent request took the user or the NPI
         await db_session.rollback()
-        return await _providers_page(
-            request,
-            db_session,
-            values=data,
-            error="This user or NPI already has a provider record.",
-            status=409,
-        )
-    await practice.set_provider_locations(db_session, provider, location_ids)
-    await record(db_session, action="create", resource_type="provider", resource_id=provider.id)
+        return await _providers_page(request, db_session, values=data, error=exc.detail, status=409)
     await db_session.commit()
     return _see_other("/settings/providers")
 
@@ -464,33 +439,14 @@ async def provider_save(
         return await _provider_edit_page(
             request, db_session, provider, values=data, error=exc.detail, status=409
         )
-    location_ids = values.pop("location_ids", None)
-    changed = sorted(k for k, v in values.items() if getattr(provider, k) != v)
-    for key, value in values.items():
-        setattr(provider, key, value)
     try:
-        await db_session.flush()
-    except IntegrityError:
+        await practice.update_provider(db_session, provider, values)
+    except practice.Conflict as exc:
         await db_session.rollback()
         provider = await practice.get_provider(db_session, provider_id)
         return await _provider_edit_page(
-            request,
-            db_session,
-            provider,
-            values=data,
-            error="Another provider of this clinic already has this NPI.",
-            status=409,
+            request, db_session, provider, values=data, error=exc.detail, status=409
         )
-    if location_ids is not None:
-        await practice.set_provider_locations(db_session, provider, location_ids)
-        changed.append("location_ids")
-    await record(
-        db_session,
-        action="update",
-        resource_type="provider",
-        resource_id=provider.id,
-        detail={"fields": changed},
-    )
     await db_session.commit()
     return _see_other("/settings/providers")
 
