@@ -278,15 +278,22 @@ async def update_patient(session: AsyncSession, patient_id: uuid.UUID, data: s.P
     if changed:
         patient.updated_at = utcnow()
     await session.flush()
+    await _record_patient_update(session, patient.id, {"fields": changed})
+    return patient
+
+
+async def _record_patient_update(
+    session: AsyncSession, patient_id: uuid.UUID, detail: dict[str, Any]
+) -> None:
+    """The audit event of a change to a patient record (field names, never values)."""
     await record(
         session,
         action="update",
         resource_type="patient",
-        resource_id=patient.id,
-        patient_id=patient.id,
-        detail={"fields": changed},
+        resource_id=patient_id,
+        patient_id=patient_id,
+        detail=detail,
     )
-    return patient
 
 
 async def inactivate_patient(session: AsyncSession, patient_id: uuid.UUID, reason: str | None) -> Patient:
@@ -297,14 +304,7 @@ async def inactivate_patient(session: AsyncSession, patient_id: uuid.UUID, reaso
     patient.inactive_reason = (reason or "").strip() or None
     patient.updated_at = utcnow()
     await session.flush()
-    await record(
-        session,
-        action="update",
-        resource_type="patient",
-        resource_id=patient.id,
-        patient_id=patient.id,
-        detail={"fields": ["status"], "inactivated": True},
-    )
+    await _record_patient_update(session, patient.id, {"fields": ["status"], "inactivated": True})
     return patient
 
 
@@ -446,21 +446,9 @@ async def merge_patients(
     await session.flush()
     # The bulk moves bypassed the identity map: reload what the answer shows.
     session.expire_all()
-    await record(
-        session,
-        action="update",
-        resource_type="patient",
-        resource_id=duplicate_id,
-        patient_id=duplicate_id,
-        detail={"merge": "merged_into", "into": str(survivor_id)},
-    )
-    await record(
-        session,
-        action="update",
-        resource_type="patient",
-        resource_id=survivor_id,
-        patient_id=survivor_id,
-        detail={"merge": "survivor", "from": str(duplicate_id), "moved": result.moved},
+    await _record_patient_update(session, duplicate_id, {"merge": "merged_into", "into": str(survivor_id)})
+    await _record_patient_update(
+        session, survivor_id, {"merge": "survivor", "from": str(duplicate_id), "moved": result.moved}
     )
     result.survivor = await get_patient(session, survivor_id)
     result.merged = await get_patient(session, duplicate_id)
