@@ -1,5 +1,10 @@
 """The public API for plugins. Import from here, never from core's internals or from
 another plugin; anything not listed may change without notice.
+
+The shared record's models (``Patient``, ``Provider``, ``Location``, ``Encounter``) are
+exported for reading and for foreign keys; change them only through the services listed
+here (``create_encounter``, ``change_encounter_status``) so history, audit hooks and
+other plugins see the change.
 """
 
 from litestar.di import NamedDependency
@@ -11,11 +16,16 @@ from core.auth.guards import public, requires_login
 from core.authz.guards import requires
 from core.db.base import Base, TenantModel, TenantScoped, new_id, utcnow
 from core.db.rls import grant_global_table, protect_tenant_table
+from core.encounters.models import ENCOUNTER_TYPES, Encounter
+from core.encounters.services import change_status as change_encounter_status
+from core.encounters.services import create_encounter
 from core.jobs.outbox import enqueue_job
 from core.jobs.tenant_job import tenant_job
+from core.patients.models import Patient
 from core.plugins.manifest import Manifest
-from core.plugins.markers import hookimpl
+from core.plugins.markers import hookimpl, hookspec
 from core.plugins.types import ChartPanel, NavItem, Permission
+from core.practice.models import Location, Provider, ProviderLocation
 from core.tenancy.context import current_tenant_id, require_tenant_id, tenant_scope
 from core.web.context import SiteContext, plugin_config, site_of
 from core.web.render import page
@@ -25,19 +35,28 @@ from core.web.render import page
 DbSession = NamedDependency[AsyncSession]
 
 __all__ = [
+    "ENCOUNTER_TYPES",
     "Base",
     "ChartPanel",
     "DbSession",
+    "Encounter",
+    "Location",
     "Manifest",
     "NavItem",
+    "Patient",
     "Permission",
+    "Provider",
+    "ProviderLocation",
     "SiteContext",
     "TenantModel",
     "TenantScoped",
+    "change_encounter_status",
+    "create_encounter",
     "current_tenant_id",
     "enqueue_job",
     "grant_global_table",
     "hookimpl",
+    "hookspec",
     "new_id",
     "page",
     "phi_route",

@@ -158,6 +158,13 @@ class PluginRegistry:
                     raise PluginError(
                         f"plugin {plugin.manifest.name!r} requires plugin {needed!r}, which is not installed"
                     )
+        for plugin in names.values():
+            # A plugin may publish hooks of its own for other plugins to implement
+            # (scheduling's booking check, billing's questions to charting): a module
+            # of @hookspec functions exposed as ``tessera_hookspecs``.
+            published = getattr(plugin.module, "tessera_hookspecs", None)
+            if published is not None:
+                self.pm.add_hookspecs(published)
         for name, plugin in names.items():
             self.pm.register(plugin.module, name=name)
             self.plugins[name] = plugin

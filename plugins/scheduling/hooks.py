@@ -1,0 +1,90 @@
+"""The hook implementations: thin, each delegating to the modules that do the work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.plugin_api import NavItem, Permission, hookimpl
+
+HERE = Path(__file__).parent
+
+# -- installation hooks: called once at boot -------------------------------------------
+
+
+@hookimpl
+def tessera_routes():
+    from plugins.scheduling.routes import ROUTES
+
+    return ROUTES
+
+
+@hookimpl
+def tessera_migration_dirs():
+    return [HERE / "migrations"]
+
+
+@hookimpl
+def tessera_template_dirs():
+    return [HERE / "templates"]
+
+
+@hookimpl
+def tessera_static_dirs():
+    return [HERE / "static" / "scheduling"]
+
+
+@hookimpl
+def tessera_permissions():
+    return [
+        Permission(
+            "scheduling:appointments",
+            ("read", "write"),
+            "See the calendar and appointments; book, move, cancel, check in",
+            default_grants={
+                "front_desk": ("read", "write"),
+                "clinician": ("read", "write"),
+                "biller": ("read",),
+            },
+        ),
+        Permission(
+            "scheduling:setup",
+            ("read", "write"),
+            "Appointment types, rooms and resources, provider availability and time off",
+            default_grants={"front_desk": ("read", "write"), "clinician": ("read",)},
+        ),
+        Permission(
+            "scheduling:reports",
+            ("read",),
+            "No-show rate and utilisation per provider",
+            default_grants={"front_desk": ("read",), "clinician": ("read",), "biller": ("read",)},
+        ),
+        Permission(
+            "scheduling:feeds",
+            ("read", "write"),
+            "Create and revoke a provider's iCalendar feed URLs",
+            default_grants={"clinician": ("read", "write"), "front_desk": ("read", "write")},
+        ),
+    ]
+
+
+# -- tenant hooks: called only for tenants that enabled the plugin ---------------------
+
+
+@hookimpl
+def tessera_navigation(request):
+    return [
+        NavItem(
+            label="Calendar", href="/scheduling/calendar", order=20, permission="scheduling:appointments"
+        ),
+        NavItem(label="Today", href="/scheduling/today", order=21, permission="scheduling:appointments"),
+    ]
+
+
+__all__ = [
+    "tessera_migration_dirs",
+    "tessera_navigation",
+    "tessera_permissions",
+    "tessera_routes",
+    "tessera_static_dirs",
+    "tessera_template_dirs",
+]

@@ -1,0 +1,1 @@
+"""Alembic revisions of the ``scheduling`` branch (Alembic skips this file)."""

@@ -1,0 +1,3 @@
+"""Every route the plugin serves, collected for ``tessera_routes``."""
+
+ROUTES: list = []
