@@ -12,7 +12,7 @@ from core.plugins.types import ChartPanel
 from core.tenancy import tenant_scope
 from tenants.plugins import disable_plugin, enable_plugin
 from tenants.registry import get_tenant
-from tests.conftest import migration_dirs
+from tests.fixtures import migration_dirs
 from tests.sample_plugin.models import Note
 
 

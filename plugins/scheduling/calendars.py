@@ -45,7 +45,9 @@ async def lock(session: AsyncSession, *calendars: Calendars) -> None:
     keys = sorted({key for c in calendars for key in c.lock_keys(tenant_id)})
     if keys:
         await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) AS k"),
+            text(
+                "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) AS k"
+            ),
             {"keys": keys},
         )
 

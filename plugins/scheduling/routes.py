@@ -1,3 +1,15 @@
-"""Every route the plugin serves, collected for ``tessera_routes``."""
+"""Every route the plugin serves, collected for ``tessera_routes``: HTML under
+``/scheduling/``, JSON under ``/api/scheduling/``."""
 
-ROUTES: list = []
+from plugins.scheduling import api, feeds, links, reports, screens, series_api, setup_api, waitlist_api
+
+ROUTES: list = [
+    *setup_api.ROUTES,
+    *api.ROUTES,
+    *series_api.ROUTES,
+    *waitlist_api.ROUTES,
+    *screens.ROUTES,
+    *links.ROUTES,
+    *feeds.ROUTES,
+    *reports.ROUTES,
+]
