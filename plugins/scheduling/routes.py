@@ -1,7 +1,17 @@
 """Every route the plugin serves, collected for ``tessera_routes``: HTML under
 ``/scheduling/``, JSON under ``/api/scheduling/``."""
 
-from plugins.scheduling import api, feeds, links, reports, screens, series_api, setup_api, waitlist_api
+from plugins.scheduling import (
+    api,
+    feeds,
+    links,
+    reports,
+    screens,
+    series_api,
+    setup_api,
+    setup_screens,
+    waitlist_api,
+)
 
 ROUTES: list = [
     *setup_api.ROUTES,
@@ -9,6 +19,7 @@ ROUTES: list = [
     *series_api.ROUTES,
     *waitlist_api.ROUTES,
     *screens.ROUTES,
+    *setup_screens.ROUTES,
     *links.ROUTES,
     *feeds.ROUTES,
     *reports.ROUTES,
