@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from core.plugin_api import NavItem, Permission, hookimpl
 
 HERE = Path(__file__).parent
+log = logging.getLogger("tessera.scheduling")
 
 # -- installation hooks: called once at boot -------------------------------------------
 
@@ -71,6 +73,20 @@ def tessera_permissions():
 
 
 @hookimpl
+async def tessera_tenant_plugin_enabled(tenant_id, session, config):
+    from plugins.scheduling.defaults import seed_starter_types
+
+    await seed_starter_types(session)
+
+
+@hookimpl
+def tessera_tenant_plugin_disabled(tenant_id, session):
+    # Appointments, series and reminders are kept. Reminder jobs that come due while the
+    # plugin is off are skipped by the tenant_job wrapper (it checks the plugin is on).
+    log.info("scheduling disabled for tenant %s; its calendar is kept", tenant_id)
+
+
+@hookimpl
 def tessera_navigation(request):
     return [
         NavItem(
@@ -87,4 +103,6 @@ __all__ = [
     "tessera_routes",
     "tessera_static_dirs",
     "tessera_template_dirs",
+    "tessera_tenant_plugin_disabled",
+    "tessera_tenant_plugin_enabled",
 ]
