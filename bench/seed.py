@@ -4,7 +4,8 @@ Creates the database fresh (``core.db.admin.init_database`` + ``upgrade``), then
 the app needs to behave as in production: tenants (each enabling the bench-only ``bench_limit``
 plugin), 10 users per tenant with memberships and roles, one API token per user, patients
 with their normalised search columns (``core.patients.search.normalize``) and MRN counters,
-coverages, allergies and problems, and an audit history of ``AUDIT_PER_PATIENT`` events per
+coverages, allergies and problems, the ``scheduling`` plugin with the clinicians as providers and a week of
+appointments, and an audit history of ``AUDIT_PER_PATIENT`` events per
 patient that is already **sealed** (chained with ``core.audit.seal.chain_hash``), so
 ``tessera audit verify`` passes and the sealer starts the run with no backlog.
 
@@ -21,6 +22,7 @@ import random
 import secrets
 import time
 import uuid
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +55,11 @@ ROLES = (
 #: users whose tokens the load generator uses (they may read and write patients)
 LOAD_USERS = (0, 1, 2, 3, 4, 5, 6, 7)
 TARGETS_PER_TENANT_MAX = 200
+#: users 1-4 (the clinicians) are the providers on the calendar
+PROVIDER_USERS = (1, 2, 3, 4)
+TIME_ZONE = "America/Chicago"
+#: the calendar week the scheduling scenario reads: this week, from Monday
+WEEK_START = dt.date.today() - dt.timedelta(days=dt.date.today().weekday())
 
 GIVEN = (
     "Olivia", "Emma", "Ava", "Sophia", "Mia", "Amelia", "Harper", "José", "Liam", "Noah",
@@ -144,18 +151,102 @@ class Seeder:
             await self.conn.copy_records_to_table(table, records=records, columns=columns)
             self.counts[table] = self.counts.get(table, 0) + len(records)
 
-    async def seed_tenant(self, index: int, tokens_out, targets_out) -> None:
+    async def seed_schedule(self, tenant_id, slug, user_ids, patient_ids, schedule_out) -> None:
+        """A location, the clinicians as providers working Monday-Friday 08:00-16:00 there,
+        two appointment types and this week's appointments (about 3 in 4 slots taken)."""
+        rng = self.rng
+        location_id, short, long_ = new_id(), new_id(), new_id()
+        await self.copy(
+            "locations",
+            ["tenant_id", "id", "name", "time_zone"],
+            [(tenant_id, location_id, "Main", TIME_ZONE)],
+        )
+        providers = [(tenant_id, new_id(), user_ids[j], "PT, DPT") for j in PROVIDER_USERS]
+        await self.copy("providers", ["tenant_id", "id", "user_id", "credentials"], providers)
+        await self.copy(
+            "provider_locations",
+            ["tenant_id", "provider_id", "location_id"],
+            [(tenant_id, p[1], location_id) for p in providers],
+        )
+        await self.copy(
+            "scheduling_appointment_types",
+            ["tenant_id", "id", "name", "duration_minutes", "colour", "encounter_type"],
+            [
+                (tenant_id, short, "Follow-up", 30, "#16a34a", "office-visit"),
+                (tenant_id, long_, "Evaluation", 60, "#2563eb", "evaluation"),
+            ],
+        )
+        blocks, appointments = [], []
+        zone = zoneinfo.ZoneInfo(TIME_ZONE)
+        for _, provider_id, _, _ in providers:
+            for weekday in range(5):
+                blocks.append(
+                    (
+                        tenant_id,
+                        new_id(),
+                        provider_id,
+                        location_id,
+                        weekday,
+                        dt.time(8),
+                        dt.time(16),
+                        WEEK_START,
+                    )
+                )
+                minute = 8 * 60
+                while minute < 16 * 60:
+                    long_visit = minute <= 15 * 60 and rng.random() < 0.2
+                    length = 60 if long_visit else 30
+                    if rng.random() < 0.75:
+                        day = WEEK_START + dt.timedelta(days=weekday)
+                        start = dt.datetime.combine(day, dt.time(minute // 60, minute % 60), zone)
+                        appointments.append(
+                            (tenant_id, new_id(), rng.choice(patient_ids), provider_id, location_id,
+                             long_ if long_visit else short, start, start + dt.timedelta(minutes=length), "booked")
+                        )  # fmt: skip
+                    minute += length
+            schedule_out.write(f"{slug}\t{provider_id}\t{WEEK_START.isoformat()}\n")
+        await self.copy(
+            "scheduling_availability",
+            [
+                "tenant_id",
+                "id",
+                "provider_id",
+                "location_id",
+                "weekday",
+                "start_time",
+                "end_time",
+                "valid_from",
+            ],
+            blocks,
+        )
+        await self.copy(
+            "scheduling_appointments",
+            [
+                "tenant_id",
+                "id",
+                "patient_id",
+                "provider_id",
+                "location_id",
+                "type_id",
+                "starts_at",
+                "ends_at",
+                "status",
+            ],
+            appointments,
+        )
+
+    async def seed_tenant(self, index: int, tokens_out, targets_out, schedule_out) -> None:
         rng, now = self.rng, dt.datetime.now(dt.UTC)
         tenant_id, slug = new_id(), f"bench{index:04d}"
         await self.copy(
             "tenants",
             ["id", "slug", "name", "status", "preset", "time_zone", "config_version"],
-            [(tenant_id, slug, f"Bench Clinic {index}", "active", "minimal", "UTC", 1)],
+            [(tenant_id, slug, f"Bench Clinic {index}", "active", "minimal", TIME_ZONE, 1)],
         )
         await self.copy(
             "tenant_plugins",
             ["tenant_id", "plugin", "enabled_at", "config"],
-            [(tenant_id, "bench_limit", now, {})],
+            [(tenant_id, "bench_limit", now, {}), (tenant_id, "scheduling", now, {})],
         )
         users, members, tokens = [], [], []
         user_ids = []
@@ -255,6 +346,7 @@ class Seeder:
         await self.copy(
             "patient_problems", ["tenant_id", "id", "patient_id", "code", "description", "status"], problems
         )
+        await self.seed_schedule(tenant_id, slug, user_ids, [p[1] for p in patients], schedule_out)
         # the history, sealed in (occurred_at, id) order as the sealer would have done it
         events.sort(key=lambda e: (e["occurred_at"], e["id"]))
         prev, rows, sealed_at = bytes(32), [], now
@@ -285,11 +377,14 @@ async def seed(settings: Settings, scale: Scale, data_dir: Path = DATA_DIR) -> d
     targets: dict[str, list[uuid.UUID]] = {}
     started = time.monotonic()
     try:
-        with (data_dir / "tokens.tsv").open("w") as tokens_out:
+        with (
+            (data_dir / "tokens.tsv").open("w") as tokens_out,
+            (data_dir / "schedule.tsv").open("w") as schedule_out,
+        ):
             for i in range(scale.tenants):
                 targets[f"bench{i:04d}"] = []
                 async with conn.transaction():
-                    await seeder.seed_tenant(i, tokens_out, targets)
+                    await seeder.seed_tenant(i, tokens_out, targets, schedule_out)
                 if (i + 1) % max(scale.tenants // 10, 1) == 0:
                     print(
                         f"  seeded {i + 1}/{scale.tenants} tenants ({time.monotonic() - started:.0f} s)",
