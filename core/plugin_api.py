@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.audit.phi import phi_route
 from core.audit.record import record
 from core.auth.guards import public, requires_login
-from core.authz.guards import requires
+from core.authz.guards import may, requires
 from core.db.base import Base, TenantModel, TenantScoped, new_id, utcnow
 from core.db.rls import grant_global_table, protect_tenant_table
 from core.encounters.models import ENCOUNTER_TYPES, Encounter
@@ -22,10 +22,12 @@ from core.encounters.services import create_encounter
 from core.jobs.outbox import enqueue_job
 from core.jobs.tenant_job import tenant_job
 from core.patients.models import Patient
+from core.patients.services import search_patients
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl, hookspec
 from core.plugins.types import ChartPanel, NavItem, Permission
 from core.practice.models import Location, Provider, ProviderLocation
+from core.practice.services import provider_names
 from core.tenancy.context import current_tenant_id, require_tenant_id, tenant_scope
 from core.web.context import SiteContext, plugin_config, site_of
 from core.web.render import page
@@ -57,16 +59,19 @@ __all__ = [
     "grant_global_table",
     "hookimpl",
     "hookspec",
+    "may",
     "new_id",
     "page",
     "phi_route",
     "plugin_config",
     "protect_tenant_table",
+    "provider_names",
     "public",
     "record",
     "require_tenant_id",
     "requires",
     "requires_login",
+    "search_patients",
     "site_of",
     "tenant_job",
     "tenant_scope",

@@ -98,6 +98,18 @@ async def requires_operator(connection: ASGIConnection, _: BaseRouteHandler) -> 
 requires_operator.__tessera_guard__ = "operator"  # type: ignore[attr-defined]
 
 
+def may(request, obj: str, action: str) -> bool:
+    """Whether the signed-in caller holds ``action`` on ``obj`` in the current tenant, for
+    deciding which controls a page shows (a biller sees no "Book" button). It decides
+    nothing on its own: the route behind the control keeps its ``requires`` guard."""
+    state = request.scope["state"]
+    site = state["site"]
+    principal = state.get("principal")
+    if principal is None or not site.is_tenant:
+        return False
+    return request.app.state.authz.allowed(principal, site.tenant.id, obj, action)
+
+
 def per_site(*, tenant, platform):
     """Guard for a path served on both kinds of host: ``tenant`` applies on a clinic's
     host, ``platform`` on the base domain; any other host answers 404."""
@@ -121,4 +133,4 @@ def per_site(*, tenant, platform):
     return guard
 
 
-__all__ = ["EmergencyAccessOffered", "per_site", "principal_of", "requires", "requires_operator"]
+__all__ = ["EmergencyAccessOffered", "may", "per_site", "principal_of", "requires", "requires_operator"]

@@ -207,6 +207,24 @@ async def get_provider(session: AsyncSession, provider_id: uuid.UUID) -> Provide
     return provider
 
 
+async def provider_names(
+    session: AsyncSession, provider_ids: list[uuid.UUID] | None = None
+) -> dict[uuid.UUID, str]:
+    """How each provider of the clinic is named on screens and in messages: the user's
+    display name, then the credentials ("Pat Therapist, PT, DPT"). The name lives on the
+    user, which plugins do not read directly; ``provider_ids`` None means every provider."""
+    query = select(Provider.id, User.display_name, User.email, Provider.credentials).join(
+        User, User.id == Provider.user_id
+    )
+    if provider_ids is not None:
+        query = query.where(Provider.id.in_(list(provider_ids)))
+    names = {}
+    for provider_id, display_name, email, credentials in await session.execute(query):
+        name = display_name or email
+        names[provider_id] = f"{name}, {credentials}" if credentials else name
+    return names
+
+
 def _tenant() -> uuid.UUID:
     from core.tenancy.context import require_tenant_id
 
