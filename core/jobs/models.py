@@ -11,18 +11,29 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import TenantModel
 
-OUTBOX_STATUSES = ("pending", "enqueued", "done", "failed")
+#: ``pending`` waits for the dispatcher (and for ``not_before``), ``enqueued`` is in arq,
+#: ``done``/``failed`` are final, ``withdrawn`` was called off before it ran.
+OUTBOX_STATUSES = ("pending", "enqueued", "done", "failed", "withdrawn")
 
 
 class OutboxEntry(TenantModel):
     __tablename__ = "core_outbox"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'enqueued', 'done', 'failed')", name="status_known"),
+        CheckConstraint(
+            "status IN ('pending', 'enqueued', 'done', 'failed', 'withdrawn')", name="status_known"
+        ),
         Index(
             "ix_core_outbox_open",
             "status",
             "created_at",
             postgresql_where=text("status IN ('pending', 'enqueued')"),
+        ),
+        # The dispatcher asks for pending rows that are due: (status, not_before).
+        Index(
+            "ix_core_outbox_due",
+            "status",
+            "not_before",
+            postgresql_where=text("status = 'pending'"),
         ),
     )
 
@@ -34,6 +45,8 @@ class OutboxEntry(TenantModel):
     enqueued_at: Mapped[dt.datetime | None] = mapped_column()
     finished_at: Mapped[dt.datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: not dispatched before this instant (None: at once); a reminder due in two days
+    not_before: Mapped[dt.datetime | None] = mapped_column()
 
     @property
     def arq_job_id(self) -> str:

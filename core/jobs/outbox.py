@@ -2,15 +2,18 @@
 
 * ``enqueue_job(session, "<plugin>.<job>", **kwargs)`` adds an ``OutboxEntry`` (status
   ``pending``) to the caller's transaction, in the current tenant's scope. Roll back and the
-  job was never asked for; commit and it will run.
-* The dispatcher (``dispatch_pending``) claims ``pending`` rows of every tenant with
+  job was never asked for; commit and it will run. ``_not_before=<aware datetime>`` delays
+  it: the row waits, ``pending``, until that instant (a reminder two days before a visit).
+* ``withdraw_job(session, entry_id)`` calls off an entry that has not run (status
+  ``withdrawn``, in the caller's transaction); the job wrapper skips withdrawn entries.
+* The dispatcher (``dispatch_pending``) claims due ``pending`` rows of every tenant with
   ``FOR UPDATE SKIP LOCKED`` (so several workers share the work), enqueues each to arq with
   job id ``outbox:<id>`` (arq refuses a second job with the same id while the first exists)
   and marks it ``enqueued`` (``attempts + 1``, ``enqueued_at``).
 * The sweeper (``sweep_stale``) enqueues again rows still ``enqueued`` after
   ``TESSERA_OUTBOX_STALE`` seconds: arq alone loses jobs when Redis loses data. When the job
   is still queued arq's id check makes this a no-op; a row that is being worked on is locked
-  by its job and skipped. After the job's ``max_tries`` enqueues the row is ``failed``.
+  by its job and skipped. A delayed row is ``pending`` until it is due, so it is never stale. After the job's ``max_tries`` enqueues the row is ``failed``.
 * The job wrapper (``core.jobs.tenant_job``) marks the row ``done`` in the same transaction
   as the job's own writes, and skips rows already ``done``: each job's effect happens once.
 
@@ -32,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from arq.connections import ArqRedis
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.session import Database
@@ -55,16 +58,26 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-async def enqueue_job(session: AsyncSession, job_name: str, **kwargs: Any) -> OutboxEntry:
+async def enqueue_job(
+    session: AsyncSession, job_name: str, *, _not_before: dt.datetime | None = None, **kwargs: Any
+) -> OutboxEntry:
     """Ask for ``job_name`` to run for the current tenant once ``session`` commits.
 
     Must be called inside ``tenant_scope()`` (requests and jobs already are); the entry is
     stamped with that tenant and the job receives it as ``tenant_id``. ``kwargs`` must be
     JSON values (UUIDs and dates are converted to strings): ids, not PHI. The entry is
     flushed, not committed: it shares the fate of the caller's transaction.
+
+    ``_not_before`` (a timezone-aware datetime) keeps the entry from being dispatched
+    before that instant; the leading underscore keeps it apart from the job's own
+    arguments. Keep the returned entry's ``id`` to ``withdraw_job`` it later.
     """
     tenant_id = require_tenant_id()
     check_job_name(job_name)
+    if _not_before is not None and (
+        not isinstance(_not_before, dt.datetime) or _not_before.utcoffset() is None
+    ):
+        raise JobError(f"job {job_name!r}: _not_before must be a timezone-aware datetime")
     clash = RESERVED_KWARGS & kwargs.keys()
     if clash:
         raise JobError(f"job {job_name!r}: {', '.join(sorted(clash))} is set by the outbox, not by you")
@@ -72,10 +85,45 @@ async def enqueue_job(session: AsyncSession, job_name: str, **kwargs: Any) -> Ou
         stored = json.loads(json.dumps(kwargs, default=_jsonable))
     except (TypeError, ValueError) as exc:
         raise JobError(f"job {job_name!r}: arguments must be JSON values ({exc})") from None
-    entry = OutboxEntry(tenant_id=tenant_id, job=job_name, kwargs=stored, status="pending", attempts=0)
+    entry = OutboxEntry(
+        tenant_id=tenant_id,
+        job=job_name,
+        kwargs=stored,
+        status="pending",
+        attempts=0,
+        not_before=_not_before,
+    )
     session.add(entry)
     await session.flush()
     return entry
+
+
+async def withdraw_job(session: AsyncSession, entry_id: uuid.UUID) -> bool:
+    """Call off an outbox entry of the current tenant that has not run; returns whether it
+    was withdrawn (in the caller's transaction: roll back and it stands).
+
+    A ``pending`` or ``enqueued`` entry becomes ``withdrawn``; the job wrapper skips such
+    entries even when arq already holds the job. An entry whose job is running right now
+    is locked by that job: it is left alone rather than waited for (``False``), so the
+    caller's own change (an appointment cancelled, say) must be what makes that job do
+    nothing, which the job sees as soon as the caller commits. Finished entries stay as
+    they are (``False``).
+    """
+    require_tenant_id()
+    entry = await session.scalar(
+        select(OutboxEntry)
+        .where(OutboxEntry.id == entry_id, OutboxEntry.status.in_(("pending", "enqueued")))
+        .with_for_update(skip_locked=True)
+    )
+    if entry is None:
+        return False
+    await session.execute(
+        update(OutboxEntry)
+        .where(OutboxEntry.tenant_id == entry.tenant_id, OutboxEntry.id == entry.id)
+        .values(status="withdrawn", finished_at=dt.datetime.now(dt.UTC), last_error=None)
+        .execution_options(synchronize_session="fetch")
+    )
+    return True
 
 
 async def _inactive_tenants(db: Database) -> list[uuid.UUID]:
@@ -114,19 +162,25 @@ async def dispatch_pending(
     jobs: Iterable[str] | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> int:
-    """One dispatcher pass: enqueue ``pending`` rows; returns how many were enqueued.
+    """One dispatcher pass: enqueue ``pending`` rows that are due (``not_before`` unset or
+    past, by the database's clock); returns how many were enqueued.
 
     ``jobs``: the job names this worker knows (others stay pending for a worker that does).
     """
     inactive = await _inactive_tenants(db)
     with _dispatch_scope():
         async with db.session() as session, session.begin():
-            query = select(OutboxEntry).where(OutboxEntry.status == "pending")
+            query = select(OutboxEntry).where(
+                OutboxEntry.status == "pending",
+                or_(OutboxEntry.not_before.is_(None), OutboxEntry.not_before <= func.now()),
+            )
             if jobs is not None:
                 query = query.where(OutboxEntry.job.in_(list(jobs)))
             if inactive:
                 query = query.where(OutboxEntry.tenant_id.not_in(inactive))
-            query = query.order_by(OutboxEntry.created_at).limit(batch_size)
+            query = query.order_by(func.coalesce(OutboxEntry.not_before, OutboxEntry.created_at)).limit(
+                batch_size
+            )
             entries = list(await session.scalars(query.with_for_update(skip_locked=True)))
             now = dt.datetime.now(dt.UTC)
             for entry in entries:

@@ -171,7 +171,7 @@ async def _run_tenant_job(
                     )
                     if entry is None:
                         raise TenantScopeError(f"job {name!r}: outbox entry {oid} is not tenant {tid}'s")
-                    if entry.status in ("done", "failed"):
+                    if entry.status in ("done", "failed", "withdrawn"):
                         log.info("job %s outbox %s already %s; not run again", name, oid, entry.status)
                         return None
                 if plugin != "core" and not await _plugin_enabled(session, plugin):
