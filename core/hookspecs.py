@@ -147,7 +147,7 @@ def tessera_demo_data(tenant: Tenant, session: AsyncSession) -> None:
 
 @hookspec
 def tessera_encounter_status_changed(
-    encounter: Encounter, old_status: str, new_status: str, session: AsyncSession
+    encounter: Encounter, old_status: str, new_status: str, session: AsyncSession, hooks: Any
 ) -> None:
     """Called when an encounter's status changes (e.g. ``arrived`` -> ``in-progress``), for
     the plugins the encounter's tenant enabled: billing queues a charge, charting opens a
@@ -164,4 +164,7 @@ def tessera_encounter_status_changed(
     :param old_status: the status it had before.
     :param new_status: the status it has now.
     :param session: the open transaction of the change.
+    :param hooks: the tenant's hook callers (``TenantHooks``), for a plugin whose reaction
+        is itself news to other plugins (scheduling completes the visit's appointment and
+        announces that through its own hook).
     """

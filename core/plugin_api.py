@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.audit.phi import phi_route
 from core.audit.record import record
 from core.auth.guards import public, requires_login
+from core.auth.principal import current_principal
 from core.authz.guards import may, requires
 from core.db.base import Base, TenantModel, TenantScoped, new_id, utcnow
 from core.db.rls import grant_global_table, protect_tenant_table
@@ -26,6 +27,7 @@ from core.patients.services import search_patients
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl, hookspec
 from core.plugins.types import ChartPanel, NavItem, Permission
+from core.practice.clinic import clinic_time_zone, location_time_zone, stored_plugin_config
 from core.practice.models import Location, Provider, ProviderLocation
 from core.practice.services import provider_names
 from core.tenancy.context import current_tenant_id, require_tenant_id, tenant_scope
@@ -53,12 +55,15 @@ __all__ = [
     "TenantModel",
     "TenantScoped",
     "change_encounter_status",
+    "clinic_time_zone",
     "create_encounter",
+    "current_principal",
     "current_tenant_id",
     "enqueue_job",
     "grant_global_table",
     "hookimpl",
     "hookspec",
+    "location_time_zone",
     "may",
     "new_id",
     "page",
@@ -73,6 +78,7 @@ __all__ = [
     "requires_login",
     "search_patients",
     "site_of",
+    "stored_plugin_config",
     "tenant_job",
     "tenant_scope",
     "utcnow",

@@ -237,6 +237,7 @@ async def change_status(
         old_status=old_status,
         new_status=new_status,
         session=session,
+        hooks=hooks,
     )
     return old_status
 

@@ -101,6 +101,10 @@ def http_exception_handler(request: Request, exc: HTTPException) -> Response:
     extra = None
     if isinstance(exc, ValidationException) and exc.extra:
         extra = {"errors": exc.extra}
+    elif status == 409 and isinstance(exc.extra, dict) and exc.extra:
+        # what a conflict is with (the booked appointment, the allowed next statuses), so
+        # a client can show or link it; the raising code chooses what goes in
+        extra = exc.extra
     elif isinstance(exc.extra, dict) and exc.extra.get("reason"):
         # a machine-readable reason for 401/403 (e.g. mfa_required, mfa_enrolment_required)
         extra = {"reason": str(exc.extra["reason"])}

@@ -87,6 +87,15 @@ def tessera_tenant_plugin_disabled(tenant_id, session):
 
 
 @hookimpl
+async def tessera_encounter_status_changed(encounter, old_status, new_status, session, hooks):
+    # The visit's appointment follows its encounter: finished -> completed, cancelled or
+    # no-show -> the same (booking.follow_encounter).
+    from plugins.scheduling.booking import follow_encounter
+
+    await follow_encounter(session, hooks, encounter, new_status)
+
+
+@hookimpl
 def tessera_navigation(request):
     return [
         NavItem(
@@ -97,6 +106,7 @@ def tessera_navigation(request):
 
 
 __all__ = [
+    "tessera_encounter_status_changed",
     "tessera_migration_dirs",
     "tessera_navigation",
     "tessera_permissions",
