@@ -20,7 +20,7 @@ from core.db.rls import grant_global_table, protect_tenant_table
 from core.encounters.models import ENCOUNTER_TYPES, Encounter
 from core.encounters.services import change_status as change_encounter_status
 from core.encounters.services import create_encounter
-from core.jobs.outbox import enqueue_job
+from core.jobs.outbox import enqueue_job, withdraw_job
 from core.jobs.tenant_job import tenant_job
 from core.patients.models import Patient
 from core.patients.services import search_patients
@@ -31,6 +31,7 @@ from core.practice.clinic import clinic_time_zone, location_time_zone, stored_pl
 from core.practice.models import Location, Provider, ProviderLocation
 from core.practice.services import provider_names
 from core.tenancy.context import current_tenant_id, require_tenant_id, tenant_scope
+from core.tenancy.sites import ClinicSite, clinic_site
 from core.web.context import SiteContext, plugin_config, site_of
 from core.web.render import page
 
@@ -42,6 +43,7 @@ __all__ = [
     "ENCOUNTER_TYPES",
     "Base",
     "ChartPanel",
+    "ClinicSite",
     "DbSession",
     "Encounter",
     "Location",
@@ -55,6 +57,7 @@ __all__ = [
     "TenantModel",
     "TenantScoped",
     "change_encounter_status",
+    "clinic_site",
     "clinic_time_zone",
     "create_encounter",
     "current_principal",
@@ -82,4 +85,5 @@ __all__ = [
     "tenant_job",
     "tenant_scope",
     "utcnow",
+    "withdraw_job",
 ]

@@ -10,6 +10,7 @@ import os
 import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
@@ -97,6 +98,27 @@ class Settings:
     #: TESSERA_AUDIT_SEAL_INTERVAL — seconds between the worker's audit-sealer passes
     #: (chaining committed audit events into each tenant's SHA-256 chain).
     audit_seal_interval: float = 1.0
+    #: TESSERA_PUBLIC_URL — the address people reach the base domain at, e.g.
+    #: ``https://tessera.example.com``; a clinic's address puts ``<slug>.`` before its host.
+    #: Used where there is no request to copy it from (links in reminder e-mails). Unset:
+    #: ``http://<base_domain>:<port>``.
+    public_url: str = ""
+    #: TESSERA_SMTP_URL — the mail server for outgoing e-mail:
+    #: ``smtp://[user:password@]host[:port]`` (plain, port 25), ``smtp+starttls://…`` (STARTTLS,
+    #: port 587) or ``smtps://…`` (TLS from the start, port 465). Unset: e-mails are recorded
+    #: under ``<data_dir>/messages`` instead of sent (development).
+    smtp_url: str = ""
+    #: TESSERA_MAIL_FROM — the From address of outgoing e-mail. Unset: ``no-reply@<base_domain>``.
+    mail_from: str = ""
+    #: TESSERA_SMS_URL — the SMS provider's HTTPS endpoint; each text is one JSON POST
+    #: ``{"to", "text", "reference"}``. Unset: texts are recorded like unsent e-mails.
+    sms_url: str = ""
+    #: TESSERA_SMS_TOKEN — bearer token sent to ``sms_url`` (``Authorization: Bearer …``).
+    sms_token: str = ""
+    #: TESSERA_SEND_TIMEOUT — seconds one e-mail or text may take to hand over. A retry
+    #: that finds a send still marked in progress waits until this has passed (see the
+    #: scheduling plugin's reminders), so keep it well below TESSERA_JOB_TIMEOUT.
+    send_timeout: float = 30.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -126,12 +148,30 @@ class Settings:
             queue_name=_env("TESSERA_QUEUE_NAME", defaults.queue_name),
             embedded=_env("TESSERA_EMBEDDED", "0") == "1",
             audit_seal_interval=float(_env("TESSERA_AUDIT_SEAL_INTERVAL", "1.0")),
+            public_url=(_env("TESSERA_PUBLIC_URL", "") or "").rstrip("/"),
+            smtp_url=_env("TESSERA_SMTP_URL", "") or "",
+            mail_from=_env("TESSERA_MAIL_FROM", "") or "",
+            sms_url=_env("TESSERA_SMS_URL", "") or "",
+            sms_token=_env("TESSERA_SMS_TOKEN", "") or "",
+            send_timeout=float(_env("TESSERA_SEND_TIMEOUT", "30")),
         )
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
 
     # -- derived URLs -----------------------------------------------------------------
+
+    def site_url(self, slug: str | None = None) -> str:
+        """The absolute address of a clinic's site (``slug``) or of the platform area
+        (None), without a trailing slash: ``public_url`` with ``<slug>.`` before its host."""
+        base = make_url_parts(self.public_url or f"http://{self.base_domain}:{self.port}")
+        scheme, host, port = base
+        default = {"http": 80, "https": 443}.get(scheme)
+        where = f"{slug}.{host}" if slug else host
+        return f"{scheme}://{where}" + (f":{port}" if port and port != default else "")
+
+    def sender_address(self) -> str:
+        return self.mail_from or f"no-reply@{self.base_domain}"
 
     def owner_url(self) -> str:
         if not self.database_url:
@@ -152,6 +192,14 @@ class Settings:
             return asyncpg_url(explicit)
         url = make_url(self.owner_url()).set(username=role, password=password)
         return url.render_as_string(hide_password=False)
+
+
+def make_url_parts(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of an http(s) URL such as ``TESSERA_PUBLIC_URL``."""
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigurationError(f"TESSERA_PUBLIC_URL must look like https://host[:port], got {url!r}")
+    return parsed.scheme, parsed.hostname, parsed.port
 
 
 class ConfigurationError(RuntimeError):

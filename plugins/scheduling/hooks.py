@@ -69,6 +69,13 @@ def tessera_permissions():
     ]
 
 
+@hookimpl
+def tessera_jobs():
+    from plugins.scheduling.reminders import send_reminder
+
+    return [send_reminder]
+
+
 # -- tenant hooks: called only for tenants that enabled the plugin ---------------------
 
 
@@ -96,6 +103,15 @@ async def tessera_encounter_status_changed(encounter, old_status, new_status, se
 
 
 @hookimpl
+async def tessera_scheduling_appointment_changed(appointment_id, change, session):
+    # Scheduling's own reactions to a booking change, in its transaction: plan or
+    # withdraw the appointment's reminders (reminders.follow_change).
+    from plugins.scheduling.reminders import follow_change
+
+    await follow_change(session, appointment_id, change)
+
+
+@hookimpl
 def tessera_navigation(request):
     return [
         NavItem(
@@ -107,10 +123,12 @@ def tessera_navigation(request):
 
 __all__ = [
     "tessera_encounter_status_changed",
+    "tessera_jobs",
     "tessera_migration_dirs",
     "tessera_navigation",
     "tessera_permissions",
     "tessera_routes",
+    "tessera_scheduling_appointment_changed",
     "tessera_static_dirs",
     "tessera_template_dirs",
     "tessera_tenant_plugin_disabled",

@@ -277,6 +277,7 @@ class Reminder(Stamped, TenantModel):
         ),
         CheckConstraint(f"channel IN ({_in(REMINDER_CHANNELS)})", name="channel_known"),
         CheckConstraint(f"status IN ({_in(REMINDER_STATUSES)})", name="status_known"),
+        CheckConstraint("status <> 'sending' OR claimed_at IS NOT NULL", name="sending_claimed"),
         Index("ix_scheduling_reminders_due", "tenant_id", "status", "due_at"),
     )
 
@@ -293,6 +294,10 @@ class Reminder(Stamped, TenantModel):
     transport_id: Mapped[str | None] = mapped_column(Text)
     #: why it failed or was withdrawn; never the message text (it holds PHI)
     detail: Mapped[str | None] = mapped_column(Text)
+    #: the delayed outbox entry that sends it (migration scheduling_0002_d)
+    outbox_id: Mapped[uuid.UUID | None] = mapped_column()
+    #: when a worker marked it ``sending`` (committed before talking to the transport)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column()
 
 
 class IcsFeed(Stamped, TenantModel):
