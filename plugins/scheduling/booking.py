@@ -127,7 +127,8 @@ async def get_appointment(
     return appointment
 
 
-def _utc(value: dt.datetime) -> str:
+def iso_utc(value: dt.datetime) -> str:
+    """An instant as ISO 8601 in UTC with a Z, as the API answers times."""
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -149,8 +150,8 @@ def appointment_json(
         "location_id": str(appointment.location_id),
         "type_id": str(appointment.type_id),
         "resource_id": str(appointment.resource_id) if appointment.resource_id else None,
-        "start": _utc(appointment.starts_at),
-        "end": _utc(appointment.ends_at),
+        "start": iso_utc(appointment.starts_at),
+        "end": iso_utc(appointment.ends_at),
         "time_zone": time_zone,
         "start_local": appointment.starts_at.astimezone(zone).isoformat(),
         "end_local": appointment.ends_at.astimezone(zone).isoformat(),
@@ -159,7 +160,7 @@ def appointment_json(
         "note": appointment.note,
         "cancel_reason": appointment.cancel_reason,
         "series_id": str(appointment.series_id) if appointment.series_id else None,
-        "occurrence_start": _utc(appointment.occurrence_start) if appointment.occurrence_start else None,
+        "occurrence_start": iso_utc(appointment.occurrence_start) if appointment.occurrence_start else None,
         "encounter_id": str(appointment.encounter_id) if appointment.encounter_id else None,
         "version": appointment.version,
         "allowed_actions": list(ACTIONS.get(appointment.status, ())),
@@ -292,8 +293,8 @@ async def _conflicts(
             {
                 "id": str(a.id),
                 "calendar": calendar,
-                "start": _utc(a.starts_at),
-                "end": _utc(a.ends_at),
+                "start": iso_utc(a.starts_at),
+                "end": iso_utc(a.ends_at),
                 "message": message,
             }
         )
@@ -471,7 +472,7 @@ async def book(
         patient_id=appointment.patient_id,
         detail={
             "change": "booked",
-            "start": _utc(appointment.starts_at),
+            "start": iso_utc(appointment.starts_at),
             "provider_id": str(appointment.provider_id),
             **({"outside_hours": True} if proposal.allow_outside_hours else {}),
             **({"warnings": warnings} if warnings else {}),
@@ -560,7 +561,7 @@ async def reschedule(
         ),
     )
     before = {
-        "start": _utc(appointment.starts_at),
+        "start": iso_utc(appointment.starts_at),
         "provider_id": str(appointment.provider_id),
         "location_id": str(appointment.location_id),
     }
@@ -586,7 +587,7 @@ async def reschedule(
             "change": "rescheduled",
             "from": before,
             "to": {
-                "start": _utc(appointment.starts_at),
+                "start": iso_utc(appointment.starts_at),
                 "provider_id": str(appointment.provider_id),
                 "location_id": str(appointment.location_id),
             },
@@ -753,6 +754,7 @@ __all__ = [
     "conflicts_of",
     "follow_encounter",
     "get_appointment",
+    "iso_utc",
     "mark_no_show",
     "outside_hours",
     "reschedule",

@@ -424,3 +424,201 @@ async def test_hook_tessera_scheduling_appointment_changed(db, gate_registry, cl
         (a.id, "rescheduled", "booked"),
         (a.id, "arrived", "arrived"),
     ]
+
+
+# -- the JSON API -----------------------------------------------------------------------
+
+FUTURE_MONDAY = dt.date(2027, 3, 15)  # CDT
+
+
+def book_body(clinic, start, *, patient=0, **over) -> dict:
+    body = {
+        "patient_id": str(clinic.patients[patient]),
+        "provider_id": str(clinic.provider_id),
+        "location_id": str(clinic.location_id),
+        "type_id": str(clinic.type_id),
+        "start": start,
+    }
+    body.update(over)
+    return body
+
+
+async def test_every_appointment_route_works_and_is_audited(app, db, clinic):
+    from plugins.scheduling.tests.booking_clinic import api_client
+    from tests.audit_helpers import assert_audited
+
+    user, patient = clinic.front_desk, clinic.patients[0]
+    audited = dict(db=db, tenant=clinic.tenant, patient_id=patient, actor=user)
+    async with await api_client(app, db, clinic.tenant, user) as client:
+        since = dt.datetime.now(dt.UTC)
+        made = await client.post(
+            "/api/scheduling/appointments", json=book_body(clinic, "2027-03-15T09:00:00-05:00", note="knee")
+        )
+        assert made.status_code == 201, made.text
+        a = made.json()
+        assert a["status"] == "booked" and a["warnings"] == [] and a["note"] == "knee"
+        assert a["start"] == "2027-03-15T14:00:00Z" and a["start_local"] == "2027-03-15T09:00:00-05:00"
+        assert a["end_local"] == "2027-03-15T09:45:00-05:00" and a["time_zone"] == "America/Chicago"
+        assert a["type_name"] == "PT follow-up" and a["provider_name"] == "Sam Patel, PT, DPT"
+        assert a["patient_name"] == "Pat0 Example"
+        assert a["allowed_actions"] == ["confirm", "reschedule", "cancel", "check-in", "no-show"]
+        await assert_audited(
+            **audited, action="create", since=since, route="POST /api/scheduling/appointments"
+        )
+
+        shown = await client.get(f"/api/scheduling/appointments/{a['id']}")
+        assert shown.status_code == 200 and shown.json()["id"] == a["id"]
+        await assert_audited(
+            **audited, action="read", since=since, route="GET /api/scheduling/appointments/{appointment_id}"
+        )
+
+        since = dt.datetime.now(dt.UTC)
+        listed = await client.get(
+            "/api/scheduling/appointments",
+            params={"provider_id": str(clinic.provider_id), "from": "2027-03-15", "to": "2027-03-15"},
+        )
+        assert listed.status_code == 200 and [i["id"] for i in listed.json()["items"]] == [a["id"]]
+        assert listed.json()["total"] == 1
+        await assert_audited(**audited, action="read", since=since, route="GET /api/scheduling/appointments")
+        elsewhere = await client.get("/api/scheduling/appointments", params={"from": "2027-03-16"})
+        assert elsewhere.json()["items"] == []
+
+        since = dt.datetime.now(dt.UTC)
+        confirmed = await client.post(f"/api/scheduling/appointments/{a['id']}/confirm")
+        assert confirmed.status_code == 200 and confirmed.json()["status"] == "confirmed"
+        await assert_audited(
+            **audited,
+            action="update",
+            since=since,
+            route="POST /api/scheduling/appointments/{appointment_id}/confirm",
+        )
+
+        since = dt.datetime.now(dt.UTC)
+        moved = await client.post(
+            f"/api/scheduling/appointments/{a['id']}/reschedule", json={"start": "2027-03-15T10:00:00-05:00"}
+        )
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["version"] == 2 and moved.json()["status"] == "booked"
+        assert moved.json()["start_local"] == "2027-03-15T10:00:00-05:00"
+        await assert_audited(
+            **audited,
+            action="update",
+            since=since,
+            route="POST /api/scheduling/appointments/{appointment_id}/reschedule",
+        )
+
+        since = dt.datetime.now(dt.UTC)
+        arrived = await client.post(f"/api/scheduling/appointments/{a['id']}/check-in")
+        assert arrived.status_code == 200, arrived.text
+        assert arrived.json()["status"] == "arrived" and arrived.json()["encounter_id"]
+        await assert_audited(
+            **audited,
+            action="update",
+            since=since,
+            route="POST /api/scheduling/appointments/{appointment_id}/check-in",
+        )
+        encounter = await client.get(f"/api/encounters/{arrived.json()['encounter_id']}")
+        assert encounter.json()["status"] == "arrived"
+
+        # a second appointment to cancel and one in the past to mark no-show
+        other = (
+            await client.post(
+                "/api/scheduling/appointments", json=book_body(clinic, "2027-03-15T13:00:00-05:00")
+            )
+        ).json()
+        no_reason = await client.post(f"/api/scheduling/appointments/{other['id']}/cancel", json={})
+        assert no_reason.status_code == 422 and no_reason.json()["extra"]["errors"][0]["field"] == "reason"
+        since = dt.datetime.now(dt.UTC)
+        cancelled = await client.post(
+            f"/api/scheduling/appointments/{other['id']}/cancel", json={"reason": "moved away"}
+        )
+        assert cancelled.status_code == 200 and cancelled.json()["cancel_reason"] == "moved away"
+        await assert_audited(
+            **audited,
+            action="update",
+            since=since,
+            route="POST /api/scheduling/appointments/{appointment_id}/cancel",
+        )
+        again = await client.post(f"/api/scheduling/appointments/{other['id']}/confirm")
+        assert again.status_code == 409 and "cancelled" in again.json()["detail"]
+        assert again.json()["extra"] == {"status": "cancelled", "allowed_actions": []}
+
+        past = (
+            await client.post(
+                "/api/scheduling/appointments", json=book_body(clinic, "2026-03-02T09:00:00-06:00")
+            )
+        ).json()
+        since = dt.datetime.now(dt.UTC)
+        missed = await client.post(f"/api/scheduling/appointments/{past['id']}/no-show")
+        assert missed.status_code == 200 and missed.json()["status"] == "no-show"
+        await assert_audited(
+            **audited,
+            action="update",
+            since=since,
+            route="POST /api/scheduling/appointments/{appointment_id}/no-show",
+        )
+
+
+async def test_api_conflicts_are_409_naming_the_appointment_and_bad_input_422(app, db, clinic):
+    from plugins.scheduling.tests.booking_clinic import api_client
+
+    async with await api_client(app, db, clinic.tenant, clinic.front_desk) as client:
+        first = (
+            await client.post(
+                "/api/scheduling/appointments", json=book_body(clinic, "2027-03-15T09:00:00-05:00")
+            )
+        ).json()
+        taken = await client.post(
+            "/api/scheduling/appointments", json=book_body(clinic, "2027-03-15T09:15:00-05:00", patient=1)
+        )
+        assert taken.status_code == 409
+        body = taken.json()
+        assert body["detail"] == (
+            f"Sam Patel, PT, DPT already has an appointment 2027-03-15 09:00-09:45 (id {first['id']})."
+        )
+        assert body["extra"]["conflicts"] == [
+            {
+                "id": first["id"],
+                "calendar": "provider",
+                "start": "2027-03-15T14:00:00Z",
+                "end": "2027-03-15T14:45:00Z",
+                "message": body["detail"],
+            }
+        ]
+        bad = await client.post(
+            "/api/scheduling/appointments",
+            json={
+                "patient_id": "x",
+                "start": "2027-03-15T09:00",
+                "colour": "red",
+                "allow_outside_hours": "yes",
+            },
+        )
+        assert bad.status_code == 422
+        errors = {e["field"]: e["reason"] for e in bad.json()["extra"]["errors"]}
+        assert set(errors) == {
+            "patient_id",
+            "provider_id",
+            "location_id",
+            "type_id",
+            "start",
+            "colour",
+            "allow_outside_hours",
+        }
+        assert "UTC offset" in errors["start"] and "unknown field" in errors["colour"]
+        nobody = await client.post(
+            "/api/scheduling/appointments",
+            json=book_body(clinic, "2027-03-15T11:00:00-05:00", patient_id=str(uuid.uuid4())),
+        )
+        assert nobody.status_code == 422 and "no such patient" in nobody.text
+        late = await client.post(
+            "/api/scheduling/appointments", json=book_body(clinic, "2027-03-15T18:00:00-05:00")
+        )
+        assert late.status_code == 409 and late.json()["extra"]["outside_hours"] is True
+        assert (await client.get(f"/api/scheduling/appointments/{uuid.uuid4()}")).status_code == 404
+        assert (
+            await client.get("/api/scheduling/appointments", params={"status": "gone"})
+        ).status_code == 422
+    # another user of the clinic (the owner) sees the same appointment
+    async with await api_client(app, db, clinic.tenant, clinic.owner) as owner:
+        assert (await owner.get(f"/api/scheduling/appointments/{first['id']}")).status_code == 200
