@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from core.plugin_api import NavItem, Permission, hookimpl
+from core.plugin_api import ChartPanel, NavItem, Permission, hookimpl, may
 
 HERE = Path(__file__).parent
 log = logging.getLogger("tessera.scheduling")
@@ -109,6 +109,26 @@ async def tessera_scheduling_appointment_changed(appointment_id, change, session
     from plugins.scheduling.reminders import follow_change
 
     await follow_change(session, appointment_id, change)
+    # ...and offer a freed slot to the waitlist (or withdraw offers a booking took).
+    from plugins.scheduling.waitlist import on_appointment_changed
+
+    await on_appointment_changed(session, appointment_id, change)
+
+
+@hookimpl
+def tessera_chart_panels(patient, request):
+    # The panel's rows load through their own audited route (screens.patient_appointments),
+    # so the chart stays cheap and the read is recorded in the transaction that makes it.
+    if not may(request, "scheduling:appointments", "read"):
+        return []
+    return [
+        ChartPanel(
+            title="Appointments",
+            template="scheduling/chart_panel.html",
+            context={"url": f"/scheduling/patients/{patient.id}/appointments"},
+            order=30,
+        )
+    ]
 
 
 @hookimpl
@@ -118,10 +138,14 @@ def tessera_navigation(request):
             label="Calendar", href="/scheduling/calendar", order=20, permission="scheduling:appointments"
         ),
         NavItem(label="Today", href="/scheduling/today", order=21, permission="scheduling:appointments"),
+        NavItem(
+            label="Waitlist", href="/scheduling/waitlist", order=22, permission="scheduling:appointments"
+        ),
     ]
 
 
 __all__ = [
+    "tessera_chart_panels",
     "tessera_encounter_status_changed",
     "tessera_jobs",
     "tessera_migration_dirs",

@@ -244,9 +244,23 @@ class WaitlistEntry(Stamped, TenantModel):
         _fk("location_id", "locations", "fk_scheduling_waitlist_location"),
         _fk("type_id", "scheduling_appointment_types", "fk_scheduling_waitlist_type"),
         _fk("appointment_id", "scheduling_appointments", "fk_scheduling_waitlist_appointment"),
+        _fk("offered_provider_id", "providers", "fk_scheduling_waitlist_offered_provider"),
+        _fk("offered_location_id", "locations", "fk_scheduling_waitlist_offered_location"),
         CheckConstraint(f"status IN ({_in(WAITLIST_STATUSES)})", name="status_known"),
         CheckConstraint("latest_date IS NULL OR latest_date >= earliest_date", name="date_range"),
+        CheckConstraint(
+            "status <> 'offered' OR (offered_provider_id IS NOT NULL AND offered_location_id IS NOT NULL "
+            "AND offered_starts_at IS NOT NULL AND offered_ends_at > offered_starts_at)",
+            name="offer_complete",
+        ),
         Index("ix_scheduling_waitlist_status", "tenant_id", "status", "created_at"),
+        Index(
+            "ix_scheduling_waitlist_offered_slot",
+            "tenant_id",
+            "offered_provider_id",
+            "offered_starts_at",
+            postgresql_where="status = 'offered'",
+        ),
     )
 
     patient_id: Mapped[uuid.UUID] = mapped_column()
@@ -262,6 +276,12 @@ class WaitlistEntry(Stamped, TenantModel):
     status: Mapped[str] = mapped_column(String(16), default="waiting", server_default="waiting")
     #: the appointment booked from this entry
     appointment_id: Mapped[uuid.UUID | None] = mapped_column()
+    #: while ``offered``: the freed slot offered (migration scheduling_0002_c)
+    offered_provider_id: Mapped[uuid.UUID | None] = mapped_column()
+    offered_location_id: Mapped[uuid.UUID | None] = mapped_column()
+    offered_starts_at: Mapped[dt.datetime | None] = mapped_column()
+    offered_ends_at: Mapped[dt.datetime | None] = mapped_column()
+    offered_at: Mapped[dt.datetime | None] = mapped_column()
 
 
 class Reminder(Stamped, TenantModel):

@@ -1,3 +1,1192 @@
-"""(being written)"""
+"""The scheduling screens (HTML + htmx) over ``booking``, ``availability`` and ``waitlist``.
 
-ROUTES: list = []
+    GET  /scheduling/calendar?view=&date=&provider=|location=   day/week grid (htmx: #calendar)
+    GET  /scheduling/calendar/book?start=&provider=&location=   the booking form for an empty slot
+    POST /scheduling/calendar/book                             book (409/422 inline in the form)
+    GET  /scheduling/patients/search?patient_q=                patient choices for the forms
+    GET  /scheduling/appointments/{id}                         details and actions
+    POST /scheduling/appointments/{id}/{confirm|cancel|check-in|no-show|reschedule}
+    GET  /scheduling/today?location=&date=                     the front desk's list (refreshes)
+    GET  /scheduling/waitlist                                  the waitlist and its form
+    POST /scheduling/waitlist                                  add an entry
+    POST /scheduling/waitlist/{id}/remove | /book              take off / book the offered slot
+    GET  /scheduling/waitlist/offers?provider=&location=&start= who on the waitlist fits a slot
+    GET  /scheduling/patients/{id}/appointments                the chart's Appointments panel
+
+The screen's state lives in its URL (``hx-push-url``), and every form carries ``back``, the
+URL of the screen it came from: after a change, htmx gets that screen's fragment with a
+notice (no page load), a plain form post a 303 to it. A refused change answers 409/422
+with the form and its message, retargeted (``HX-Retarget``) to the screen's dialog area.
+Every route that shows or changes patient data is a PHI route and audited: the calendar
+and today lists as one read each listing their appointment ids (as core's searches do).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+import zoneinfo
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from litestar import Request, Response, get, post
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+from sqlalchemy import and_, func, select
+
+from core.plugin_api import (
+    DbSession,
+    Encounter,
+    Location,
+    Patient,
+    Provider,
+    ProviderLocation,
+    may,
+    page,
+    phi_route,
+    plugin_config,
+    provider_names,
+    record,
+    requires,
+    search_patients,
+    site_of,
+    utcnow,
+)
+from plugins.scheduling import availability, booking, calendar_grid, waitlist
+from plugins.scheduling.inputs import field_error
+from plugins.scheduling.models import (
+    HOLDING,
+    Appointment,
+    AppointmentType,
+    AvailabilityTemplate,
+    WaitlistEntry,
+)
+
+READ = [requires("scheduling:appointments", "read")]
+WRITE = [requires("scheduling:appointments", "write")]
+CSS = "/static/scheduling/scheduling.css"
+STATUS_LABELS = {
+    "booked": "Booked",
+    "confirmed": "Confirmed",
+    "arrived": "Arrived",
+    "in-room": "In room",
+    "completed": "Completed",
+    "cancelled": "Cancelled",
+    "no-show": "No-show",
+}
+CHART_PAST = 10
+PICKER_SIZE = 8
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _htmx(request: Request) -> bool:
+    """An htmx request for a fragment (boosted links and history restores want pages)."""
+    headers = request.headers
+    return (
+        headers.get("hx-request") == "true"
+        and not headers.get("hx-boosted")
+        and not headers.get("hx-history-restore-request")
+    )
+
+
+def _fragment(request: Request, name: str, status_code: int = 200, **context: Any) -> Template:
+    held = request.scope["state"].get("session")
+    template = Template(
+        template_name=name, context={"csrf_token": held[1].csrf_token if held else "", **context}
+    )
+    template.status_code = status_code
+    return template
+
+
+async def _page(request: Request, name: str, status_code: int = 200, **context: Any) -> Template:
+    template = await page(request, name, css=CSS, **context)
+    template.status_code = status_code
+    return template
+
+
+def _clinic_zone(request: Request) -> str:
+    return site_of(request).tenant.time_zone or "UTC"
+
+
+def _safe_back(value: str | None, default: str = "/scheduling/calendar") -> str:
+    """Only a path of this plugin's screens (never another site: an open redirect)."""
+    value = (value or "").strip()
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/scheduling/"):
+        return default
+    return value
+
+
+def _parse_uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value).strip()) if value else None
+    except ValueError:
+        return None
+
+
+def _parse_date(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value).strip()) if value else None
+    except ValueError:
+        return None
+
+
+def _parse_instant(value: Any) -> dt.datetime | None:
+    try:
+        instant = dt.datetime.fromisoformat(str(value).strip()) if value else None
+    except ValueError:
+        return None
+    return instant.astimezone(dt.UTC) if instant and instant.tzinfo else None
+
+
+def _problem(exc: HTTPException) -> str:
+    """A refusal's message for a person (the service errors are written for people)."""
+    detail = str(exc.detail or "")
+    for prefix in ("reason: required: ", "reason: "):
+        if detail.startswith(prefix):
+            detail = "Reason: " + detail[len(prefix) :]
+    return detail or "This could not be done."
+
+
+async def _names(session, patient_ids) -> dict[uuid.UUID, str]:
+    ids = list({i for i in patient_ids if i})
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Patient.id, Patient.family_name, Patient.given_name).where(Patient.id.in_(ids))
+    )
+    return {pid: f"{family}, {given}" for pid, family, given in rows}
+
+
+async def _active_providers(session) -> list[tuple[uuid.UUID, str]]:
+    names = await provider_names(session)
+    active = set(await session.scalars(select(Provider.id).where(Provider.active)))
+    return sorted(((pid, name) for pid, name in names.items() if pid in active), key=lambda p: p[1].lower())
+
+
+async def _active_locations(session) -> list[Location]:
+    return list(await session.scalars(select(Location).where(Location.active).order_by(Location.name)))
+
+
+async def _types(session) -> list[AppointmentType]:
+    return list(
+        await session.scalars(
+            select(AppointmentType).where(AppointmentType.active).order_by(AppointmentType.name)
+        )
+    )
+
+
+async def _provider_locations(session, provider_id: uuid.UUID) -> set[uuid.UUID]:
+    linked = set(
+        await session.scalars(
+            select(ProviderLocation.location_id).where(ProviderLocation.provider_id == provider_id)
+        )
+    )
+    templated = set(
+        await session.scalars(
+            select(AvailabilityTemplate.location_id).where(AvailabilityTemplate.provider_id == provider_id)
+        )
+    )
+    return linked | templated
+
+
+async def _location_providers(session, location_id: uuid.UUID) -> set[uuid.UUID]:
+    linked = set(
+        await session.scalars(
+            select(ProviderLocation.provider_id).where(ProviderLocation.location_id == location_id)
+        )
+    )
+    templated = set(
+        await session.scalars(
+            select(AvailabilityTemplate.provider_id).where(AvailabilityTemplate.location_id == location_id)
+        )
+    )
+    return linked | templated
+
+
+@dataclass
+class AppointmentView:
+    """An appointment as the screens draw it."""
+
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    patient_name: str
+    provider_id: uuid.UUID
+    provider_name: str
+    location_id: uuid.UUID
+    location_name: str
+    type_name: str
+    colour: str
+    status: str
+    arrival: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    local_start: dt.datetime
+    local_end: dt.datetime
+    encounter_id: uuid.UUID | None
+    note: str | None
+    cancel_reason: str | None
+    actions: tuple[str, ...]
+
+    @property
+    def holds_time(self) -> bool:
+        return self.status in HOLDING
+
+    @property
+    def arrival_label(self) -> str:
+        return STATUS_LABELS.get(self.arrival, self.arrival)
+
+
+async def _views(session, conditions, zone_of, *, order=None, limit=None) -> list[AppointmentView]:
+    """Appointments matching ``conditions`` with what the screens show of them."""
+    query = (
+        select(Appointment, AppointmentType.name, AppointmentType.colour, Location.name, Encounter.status)
+        .join(AppointmentType, AppointmentType.id == Appointment.type_id)
+        .join(Location, Location.id == Appointment.location_id)
+        .outerjoin(Encounter, Encounter.id == Appointment.encounter_id)
+        .where(*conditions)
+        .order_by(*(order if order is not None else (Appointment.starts_at, Appointment.id)))
+    )
+    if limit:
+        query = query.limit(limit)
+    rows = (await session.execute(query)).all()
+    patients = await _names(session, [r[0].patient_id for r in rows])
+    providers = await provider_names(session, list({r[0].provider_id for r in rows}))
+    views = []
+    for appointment, type_name, colour, location_name, encounter_status in rows:
+        zone = zoneinfo.ZoneInfo(await zone_of(appointment.location_id))
+        arrival = appointment.status
+        if appointment.status == "arrived" and encounter_status == "in-progress":
+            arrival = "in-room"
+        elif appointment.status == "arrived" and encounter_status == "finished":
+            arrival = "completed"
+        views.append(
+            AppointmentView(
+                id=appointment.id,
+                patient_id=appointment.patient_id,
+                patient_name=patients.get(appointment.patient_id, "Unknown patient"),
+                provider_id=appointment.provider_id,
+                provider_name=providers.get(appointment.provider_id, "Unknown provider"),
+                location_id=appointment.location_id,
+                location_name=location_name,
+                type_name=type_name,
+                colour=colour,
+                status=appointment.status,
+                arrival=arrival,
+                starts_at=appointment.starts_at,
+                ends_at=appointment.ends_at,
+                local_start=appointment.starts_at.astimezone(zone),
+                local_end=appointment.ends_at.astimezone(zone),
+                encounter_id=appointment.encounter_id,
+                note=appointment.note,
+                cancel_reason=appointment.cancel_reason,
+                actions=booking.ACTIONS.get(appointment.status, ()),
+            )
+        )
+    return views
+
+
+def _zone_lookup(session, default: str):
+    """A cached ``location id -> IANA zone`` (a location without one uses the clinic's)."""
+    cache: dict[uuid.UUID, str] = {}
+
+    async def zone_of(location_id: uuid.UUID) -> str:
+        if location_id not in cache:
+            zone = await session.scalar(select(Location.time_zone).where(Location.id == location_id))
+            cache[location_id] = zone or default
+        return cache[location_id]
+
+    return zone_of
+
+
+async def _audit_list(session, views: list[AppointmentView], via: str, patient_id=None) -> None:
+    """One read event for a list of appointments: their ids and count (never names)."""
+    await record(
+        session,
+        action="read",
+        resource_type="appointment",
+        patient_id=patient_id,
+        detail={"via": via, "results": len(views), "appointment_ids": [str(v.id) for v in views]},
+    )
+
+
+# -- the calendar ---------------------------------------------------------------------------
+
+
+@dataclass
+class CalendarState:
+    """What the calendar shows; all of it is in the URL."""
+
+    view: str = "week"
+    day: dt.date | None = None
+    provider_id: uuid.UUID | None = None
+    location_id: uuid.UUID | None = None
+
+    @classmethod
+    def from_query(cls, params) -> CalendarState:
+        view = params.get("view") if params.get("view") in ("day", "week") else "week"
+        return cls(
+            view=view,
+            day=_parse_date(params.get("date")),
+            provider_id=_parse_uuid(params.get("provider")),
+            location_id=_parse_uuid(params.get("location")),
+        )
+
+    def url(self, **over: Any) -> str:
+        values = {
+            "view": self.view,
+            "date": self.day.isoformat() if self.day else None,
+            "provider": self.provider_id,
+            "location": self.location_id,
+        }
+        values.update(over)
+        return "/scheduling/calendar?" + urlencode({k: str(v) for k, v in values.items() if v})
+
+
+async def _calendar_context(request: Request, session, state: CalendarState) -> dict[str, Any]:
+    """Everything the calendar template draws; records the audit event of the view."""
+    providers = await _active_providers(session)
+    locations = await _active_locations(session)
+    provider_ids = {p for p, _ in providers}
+    location_by_id = {loc.id: loc for loc in locations}
+    if state.provider_id not in provider_ids:
+        state.provider_id = None
+    if state.location_id not in location_by_id:
+        state.location_id = None
+    if state.provider_id is None and state.location_id is None:
+        if providers:
+            state.provider_id = providers[0][0]
+        elif locations:
+            state.location_id = locations[0].id
+    clinic_zone = _clinic_zone(request)
+    if state.location_id:
+        zone_name = location_by_id[state.location_id].time_zone or clinic_zone
+    else:
+        # a provider's week is shown in the zone of the places they work, when they agree
+        places = (
+            {
+                location_by_id[loc].time_zone or clinic_zone
+                for loc in await _provider_locations(session, state.provider_id)
+                if loc in location_by_id
+            }
+            if state.provider_id
+            else set()
+        )
+        zone_name = places.pop() if len(places) == 1 else clinic_zone
+    zone = zoneinfo.ZoneInfo(zone_name)
+    today = dt.datetime.now(zone).date()
+    state.day = state.day or today
+    days = calendar_grid.days_of_view(state.view, state.day)
+    low, high = availability.day_bounds(days[0], days[-1], zone)
+    slot = int(plugin_config(request, "scheduling").get("slot_minutes") or availability.DEFAULT_SLOT_MINUTES)
+
+    # who works where, in this view
+    pairs: list[tuple[uuid.UUID, uuid.UUID]] = []
+    if state.provider_id:
+        pairs = [(state.provider_id, loc) for loc in await _provider_locations(session, state.provider_id)]
+    elif state.location_id:
+        pairs = [(p, state.location_id) for p in await _location_providers(session, state.location_id)]
+    pairs = [(p, loc) for p, loc in pairs if p in provider_ids and loc in location_by_id]
+    working: list[tuple[dt.datetime, dt.datetime, tuple[uuid.UUID, uuid.UUID]]] = []
+    for provider_id, location_id in pairs:
+        for start, end in await availability.working_intervals(
+            session, provider_id=provider_id, location_id=location_id, start=days[0], end=days[-1]
+        ):
+            working.append((start, end, (provider_id, location_id)))
+
+    conditions = [Appointment.starts_at < high, Appointment.ends_at > low, Appointment.status != "cancelled"]
+    if state.provider_id:
+        conditions.append(Appointment.provider_id == state.provider_id)
+    else:
+        conditions.append(Appointment.location_id == state.location_id)
+    views = (
+        await _views(session, conditions, _zone_lookup(session, clinic_zone)) if pairs or state.day else []
+    )
+    await _audit_list(session, views, "calendar")
+
+    offers = await waitlist.slot_offers(
+        session, start=low, end=high, provider_id=state.provider_id, location_id=state.location_id
+    )
+    markers = [
+        (
+            s.starts_at,
+            s.ends_at,
+            {
+                "count": n,
+                "url": "/scheduling/waitlist/offers?"
+                + urlencode(
+                    {
+                        "provider": s.provider_id,
+                        "location": s.location_id,
+                        "start": s.starts_at.isoformat(),
+                        "back": state.url(),
+                    }
+                ),
+            },
+        )
+        for s, n in offers.items()
+    ]
+    first_hour, last_hour = calendar_grid.hour_range(
+        days, zone, [(s, e) for s, e, _ in working] + [(v.starts_at, v.ends_at) for v in views]
+    )
+    columns = calendar_grid.build_columns(
+        days,
+        zone,
+        slot_minutes=slot,
+        first_hour=first_hour,
+        last_hour=last_hour,
+        working=[(s, e) for s, e, _ in working],
+        appointments=views,
+        markers=markers,
+        now=utcnow(),
+    )
+    # which provider (and location) each free cell would be booked with
+    busy: dict[uuid.UUID, list[tuple[dt.datetime, dt.datetime]]] = {}
+    for v in views:
+        if v.holds_time:
+            busy.setdefault(v.provider_id, []).append((v.starts_at, v.ends_at))
+    back = state.url()
+    for column in columns:
+        for cell in column.cells:
+            if not cell["bookable"]:
+                continue
+            start, end = cell["instant"], cell["instant"] + dt.timedelta(minutes=slot)
+            free = [
+                key
+                for s, e, key in working
+                if s <= start
+                and end <= e
+                and not any(bs < end and start < be for bs, be in busy.get(key[0], ()))
+            ]
+            if not free:
+                cell["bookable"] = False
+                continue
+            provider_id, location_id = free[0]
+            cell["book_url"] = "/scheduling/calendar/book?" + urlencode(
+                {"start": start.isoformat(), "provider": provider_id, "location": location_id, "back": back}
+            )
+    return {
+        "state": state,
+        "providers": providers,
+        "locations": locations,
+        "zone": zone_name,
+        "today": today,
+        "days": days,
+        "columns": columns,
+        "rows": len(columns[0].cells) if columns else 0,
+        "first_hour": first_hour,
+        "slot_minutes": slot,
+        "appointment_count": len(views),
+        "prev_url": state.url(date=calendar_grid.step(state.view, state.day, -1).isoformat()),
+        "next_url": state.url(date=calendar_grid.step(state.view, state.day, 1).isoformat()),
+        "today_url": state.url(date=today.isoformat()),
+        "back": back,
+        "can_write": may(request, "scheduling:appointments", "write"),
+        "has_calendar": bool(providers or locations),
+    }
+
+
+async def _render_calendar(
+    request: Request, session, state: CalendarState, *, fragment: bool, status_code: int = 200, **extra: Any
+) -> Template:
+    context = await _calendar_context(request, session, state)
+    await session.commit()
+    context.update(extra)
+    if fragment:
+        return _fragment(request, "scheduling/_calendar.html", status_code, **context)
+    return await _page(request, "scheduling/calendar.html", status_code, page_title="Calendar", **context)
+
+
+@phi_route
+@get("/scheduling/calendar", name="scheduling:calendar", guards=READ, include_in_schema=False)
+async def calendar(request: Request, db_session: DbSession) -> Template:
+    """A provider's or a location's day or week; audited as one read of the appointments
+    shown (their ids)."""
+    state = CalendarState.from_query(request.query_params)
+    return await _render_calendar(request, db_session, state, fragment=_htmx(request))
+
+
+# -- after a change: back to the screen it came from ----------------------------------------
+
+
+async def _screen_after(
+    request: Request, session, back: str, *, notice: str | None = None, warnings=(), error: str | None = None
+) -> Response:
+    """The screen ``back`` names (calendar, today or waitlist), re-rendered with a notice
+    for htmx, or a 303 to it for a plain form post."""
+    if not _htmx(request):
+        return Redirect(back, status_code=303)
+    parts = urlsplit(back)
+    params = dict(parse_qsl(parts.query))
+    extra = {"notice": notice, "warnings": list(warnings), "error": error}
+    if parts.path == "/scheduling/today":
+        return await _render_today(request, session, params, fragment=True, **extra)
+    if parts.path == "/scheduling/waitlist":
+        return await _render_waitlist(request, session, fragment=True, **extra)
+    return await _render_calendar(request, session, CalendarState.from_query(params), fragment=True, **extra)
+
+
+def _dialog_target(back: str) -> str:
+    path = urlsplit(back).path
+    if path == "/scheduling/today":
+        return "#today-dialog"
+    if path == "/scheduling/waitlist":
+        return "#waitlist-dialog"
+    return "#calendar-dialog"
+
+
+def _refused(request: Request, back: str, template: Template) -> Template:
+    """A refused form goes back into the screen's dialog area, not over the screen."""
+    if _htmx(request):
+        template.headers = {"HX-Retarget": _dialog_target(back), "HX-Reswap": "innerHTML"}
+    return template
+
+
+# -- booking from an empty slot -------------------------------------------------------------
+
+
+@dataclass
+class BookForm:
+    values: dict[str, str]
+    error: str | None = None
+    conflicts: list[dict[str, Any]] | None = None
+    choices: list[Any] | None = None
+    status_code: int = 200
+
+
+async def _book_context(request: Request, session, form: BookForm) -> dict[str, Any]:
+    start = _parse_instant(form.values.get("start"))
+    location_id = _parse_uuid(form.values.get("location"))
+    location = await session.get(Location, (site_of(request).tenant.id, location_id)) if location_id else None
+    zone = zoneinfo.ZoneInfo((location.time_zone if location else None) or _clinic_zone(request))
+    providers = await _active_providers(session)
+    if location is not None:
+        at_location = await _location_providers(session, location.id)
+        providers = [p for p in providers if p[0] in at_location]
+    return {
+        "form": form,
+        "start_local": start.astimezone(zone) if start else None,
+        "location": location,
+        "providers": providers,
+        "types": await _types(session),
+        "back": _safe_back(form.values.get("back")),
+    }
+
+
+@get("/scheduling/calendar/book", name="scheduling:book-form", guards=WRITE, include_in_schema=False)
+async def book_form(request: Request, db_session: DbSession) -> Template:
+    """The form for one empty slot (no patient data is read, so nothing is audited)."""
+    q = request.query_params
+    form = BookForm(
+        values={
+            "start": q.get("start", ""),
+            "provider": q.get("provider", ""),
+            "location": q.get("location", ""),
+            "back": _safe_back(q.get("back")),
+        }
+    )
+    if _parse_instant(form.values["start"]) is None or _parse_uuid(form.values["location"]) is None:
+        form.error = "This slot link is incomplete; pick an empty slot on the calendar again."
+        form.status_code = 422
+    context = await _book_context(request, db_session, form)
+    if _htmx(request):
+        return _fragment(request, "scheduling/_book_form.html", form.status_code, **context)
+    return await _page(
+        request, "scheduling/book.html", form.status_code, page_title="Book an appointment", **context
+    )
+
+
+@phi_route
+@get("/scheduling/patients/search", name="scheduling:patient-choices", guards=WRITE, include_in_schema=False)
+async def patient_choices(request: Request, db_session: DbSession) -> Template:
+    """Patients matching what was typed, as choices for the booking and waitlist forms
+    (core's patient search: audited with the result count, never the query)."""
+    q = (request.query_params.get("patient_q") or "").strip()[:200]
+    error, items = None, []
+    if q:
+        try:
+            result = await search_patients(db_session, q=q, limit=PICKER_SIZE)
+            items = result.items
+        except HTTPException as exc:
+            error = _problem(exc).removeprefix("q: ")
+        await db_session.commit()
+    name = request.query_params.get("field") or "patient_id"
+    return _fragment(
+        request, "scheduling/_patient_choices.html", choices=items, q=q, error=error, field=name[:40]
+    )
+
+
+@phi_route
+@post(
+    "/scheduling/calendar/book",
+    name="scheduling:book",
+    guards=WRITE,
+    include_in_schema=False,
+    status_code=200,
+)
+async def book(request: Request, db_session: DbSession) -> Response:
+    """Book the slot for the chosen patient: back to the calendar with the booking (and
+    any warnings) on success; the form with the conflict (409) or problem (422) otherwise."""
+    submitted = await request.form()
+    keys = ("start", "provider", "location", "type_id", "patient_id", "patient_q", "note", "back")
+    form = BookForm(values={k: (submitted.get(k) or "").strip() for k in keys})
+    back = _safe_back(form.values["back"])
+    start = _parse_instant(form.values["start"])
+    provider_id = _parse_uuid(form.values["provider"])
+    location_id = _parse_uuid(form.values["location"])
+    type_id = _parse_uuid(form.values["type_id"])
+    patient_id = _parse_uuid(form.values["patient_id"])
+    if patient_id is None and form.values["patient_q"]:
+        try:
+            result = await search_patients(db_session, q=form.values["patient_q"], limit=PICKER_SIZE)
+            form.choices = result.items
+        except HTTPException as exc:
+            form.error = _problem(exc)
+    if start is None or provider_id is None or location_id is None:
+        form.error = "This slot link is incomplete; pick an empty slot on the calendar again."
+    elif patient_id is None:
+        form.error = form.error or (
+            "Choose the patient from the list." if form.choices else "Search for the patient and choose one."
+        )
+    elif type_id is None:
+        form.error = "Choose the appointment type."
+    elif len(form.values["note"]) > 2000:
+        form.error = "The note may have at most 2000 characters."
+    if form.error:
+        form.status_code = 422
+    else:
+        try:
+            booked = await booking.book(
+                db_session,
+                site_of(request).hooks,
+                booking.Proposal(
+                    patient_id=patient_id,
+                    provider_id=provider_id,
+                    location_id=location_id,
+                    type_id=type_id,
+                    starts_at=start,
+                    note=form.values["note"] or None,
+                ),
+            )
+        except HTTPException as exc:
+            if exc.status_code >= 500 or exc.status_code == 403:
+                raise
+            await db_session.rollback()
+            form.error = _problem(exc)
+            extra = exc.extra if isinstance(exc.extra, dict) else {}
+            form.conflicts = extra.get("conflicts") or None
+            form.status_code = exc.status_code
+        else:
+            appointment = booked.appointment
+            names = await _names(db_session, [appointment.patient_id])
+            zone = zoneinfo.ZoneInfo(
+                await _zone_lookup(db_session, _clinic_zone(request))(appointment.location_id)
+            )
+            await db_session.commit()
+            notice = (
+                f"Booked {names.get(appointment.patient_id, 'the patient')} "
+                f"on {appointment.starts_at.astimezone(zone):%a %d %b at %H:%M}."
+            )
+            return await _screen_after(request, db_session, back, notice=notice, warnings=booked.warnings)
+    await db_session.commit()  # the search's audit event, if one was made
+    context = await _book_context(request, db_session, form)
+    if _htmx(request):
+        return _refused(
+            request, back, _fragment(request, "scheduling/_book_form.html", form.status_code, **context)
+        )
+    return await _page(
+        request, "scheduling/book.html", form.status_code, page_title="Book an appointment", **context
+    )
+
+
+# -- one appointment: details and actions ---------------------------------------------------
+
+
+async def _one(request: Request, session, appointment_id: uuid.UUID) -> AppointmentView:
+    views = await _views(
+        session, [Appointment.id == appointment_id], _zone_lookup(session, _clinic_zone(request))
+    )
+    if not views:
+        raise NotFoundException(detail="There is no such appointment in this clinic.")
+    return views[0]
+
+
+async def _detail_context(
+    request: Request, session, view: AppointmentView, back: str, **extra
+) -> dict[str, Any]:
+    providers = await _active_providers(session)
+    at_location = await _location_providers(session, view.location_id)
+    return {
+        "a": view,
+        "back": back,
+        "can_write": may(request, "scheduling:appointments", "write"),
+        "providers": [p for p in providers if p[0] in at_location],
+        "status_labels": STATUS_LABELS,
+        "error": None,
+        "values": {},
+        **extra,
+    }
+
+
+@phi_route
+@get(
+    "/scheduling/appointments/{appointment_id:uuid}",
+    name="scheduling:appointment",
+    guards=READ,
+    include_in_schema=False,
+)
+async def appointment_detail(
+    request: Request, db_session: DbSession, appointment_id: FromPath[uuid.UUID]
+) -> Template:
+    """Details and the actions its status allows (audited as a read of the appointment)."""
+    view = await _one(request, db_session, appointment_id)
+    await record(
+        db_session,
+        action="read",
+        resource_type="appointment",
+        resource_id=view.id,
+        patient_id=view.patient_id,
+    )
+    context = await _detail_context(request, db_session, view, _safe_back(request.query_params.get("back")))
+    await db_session.commit()
+    if _htmx(request):
+        return _fragment(request, "scheduling/_appointment.html", **context)
+    return await _page(request, "scheduling/appointment.html", page_title="Appointment", **context)
+
+
+ACTION_DONE = {
+    "confirm": "Confirmed {name}'s appointment.",
+    "cancel": "Cancelled {name}'s appointment.",
+    "check-in": "Checked in {name}.",
+    "no-show": "Marked {name} as no-show.",
+    "reschedule": "Moved {name}'s appointment to {when}.",
+}
+
+
+async def _act(request: Request, session, appointment_id: uuid.UUID, action: str) -> Response:
+    submitted = await request.form()
+    back = _safe_back(submitted.get("back"))
+    hooks = site_of(request).hooks
+    appointment = await booking.get_appointment(session, appointment_id, for_update=True)
+    values = {k: (submitted.get(k) or "").strip() for k in ("reason", "date", "time", "provider")}
+    warnings: list[str] = []
+    when = ""
+    try:
+        if action == "confirm":
+            await booking.confirm(session, hooks, appointment)
+        elif action == "cancel":
+            await booking.cancel(session, hooks, appointment, values["reason"])
+        elif action == "check-in":
+            await booking.check_in(session, hooks, appointment)
+        elif action == "no-show":
+            await booking.mark_no_show(session, hooks, appointment)
+        else:
+            zone = zoneinfo.ZoneInfo(
+                await _zone_lookup(session, _clinic_zone(request))(appointment.location_id)
+            )
+            day, wall = _parse_date(values["date"]), None
+            try:
+                wall = dt.time.fromisoformat(values["time"]) if values["time"] else None
+            except ValueError:
+                wall = None
+            if day is None or wall is None:
+                raise field_error("date", "Enter the new date (YYYY-MM-DD) and time (HH:MM).")
+            starts_at = availability.local_to_utc(day, wall, zone)
+            moved = await booking.reschedule(
+                session, hooks, appointment, starts_at=starts_at, provider_id=_parse_uuid(values["provider"])
+            )
+            warnings = moved.warnings
+            when = f"{starts_at.astimezone(zone):%a %d %b %H:%M}"
+    except HTTPException as exc:
+        if exc.status_code >= 500 or exc.status_code in (403, 404):
+            raise
+        await session.rollback()
+        view = await _one(request, session, appointment_id)
+        context = await _detail_context(
+            request, session, view, back, error=_problem(exc), failed=action, values=values
+        )
+        await session.commit()
+        if _htmx(request):
+            return _refused(
+                request, back, _fragment(request, "scheduling/_appointment.html", exc.status_code, **context)
+            )
+        return await _page(
+            request, "scheduling/appointment.html", exc.status_code, page_title="Appointment", **context
+        )
+    names = await _names(session, [appointment.patient_id])
+    await session.commit()
+    notice = ACTION_DONE[action].format(name=names.get(appointment.patient_id, "the patient"), when=when)
+    return await _screen_after(request, session, back, notice=notice, warnings=warnings)
+
+
+def _action_route(action: str):
+    @phi_route
+    @post(
+        f"/scheduling/appointments/{{appointment_id:uuid}}/{action}",
+        name=f"scheduling:appointment-{action}",
+        guards=WRITE,
+        include_in_schema=False,
+        status_code=200,
+    )
+    async def handler(
+        request: Request, db_session: DbSession, appointment_id: FromPath[uuid.UUID]
+    ) -> Response:
+        return await _act(request, db_session, appointment_id, action)
+
+    handler.__name__ = f"appointment_{action.replace('-', '_')}"
+    return handler
+
+
+confirm_appointment = _action_route("confirm")
+cancel_appointment = _action_route("cancel")
+check_in_appointment = _action_route("check-in")
+no_show_appointment = _action_route("no-show")
+reschedule_appointment = _action_route("reschedule")
+
+
+# -- today ----------------------------------------------------------------------------------
+
+
+async def _render_today(request: Request, session, params, *, fragment: bool, **extra: Any) -> Template:
+    locations = await _active_locations(session)
+    location_id = _parse_uuid(params.get("location"))
+    location = next((loc for loc in locations if loc.id == location_id), locations[0] if locations else None)
+    zone_name = (location.time_zone if location else None) or _clinic_zone(request)
+    zone = zoneinfo.ZoneInfo(zone_name)
+    today = dt.datetime.now(zone).date()
+    day = _parse_date(params.get("date")) or today
+    views: list[AppointmentView] = []
+    offers: list[dict[str, Any]] = []
+    url = "/scheduling/today"
+    if location is not None:
+        url += "?" + urlencode({"location": location.id, "date": day.isoformat()})
+        low, high = availability.day_bounds(day, day, zone)
+        views = await _views(
+            session,
+            [
+                Appointment.location_id == location.id,
+                Appointment.starts_at >= low,
+                Appointment.starts_at < high,
+            ],
+            _zone_lookup(session, _clinic_zone(request)),
+        )
+        await _audit_list(session, views, "today")
+        slots = await waitlist.slot_offers(
+            session, start=max(low, utcnow()), end=high, location_id=location.id
+        )
+        providers = await provider_names(session, list({s.provider_id for s in slots}))
+        for slot, count in sorted(slots.items(), key=lambda item: item[0].starts_at):
+            offers.append(
+                {
+                    "count": count,
+                    "when": slot.starts_at.astimezone(zone),
+                    "provider": providers.get(slot.provider_id, ""),
+                    "url": "/scheduling/waitlist/offers?"
+                    + urlencode(
+                        {
+                            "provider": slot.provider_id,
+                            "location": slot.location_id,
+                            "start": slot.starts_at.isoformat(),
+                            "back": url,
+                        }
+                    ),
+                }
+            )
+    await session.commit()
+    context = {
+        "locations": locations,
+        "location": location,
+        "day": day,
+        "today": today,
+        "zone": zone_name,
+        "appointments": views,
+        "offers": offers,
+        "self_url": url,
+        "back": url,
+        "can_write": may(request, "scheduling:appointments", "write"),
+        "status_labels": STATUS_LABELS,
+        "now": utcnow(),
+        **extra,
+    }
+    if fragment:
+        return _fragment(request, "scheduling/_today.html", **context)
+    return await _page(request, "scheduling/today.html", page_title="Today", **context)
+
+
+@phi_route
+@get("/scheduling/today", name="scheduling:today", guards=READ, include_in_schema=False)
+async def today(request: Request, db_session: DbSession) -> Template:
+    """The front desk's list for one location and day (refreshes itself every 30 s; each
+    refresh is audited like the first view)."""
+    return await _render_today(request, db_session, request.query_params, fragment=_htmx(request))
+
+
+# -- the waitlist ---------------------------------------------------------------------------
+
+
+async def _waitlist_rows(request: Request, session, entries: list[WaitlistEntry]) -> list[dict[str, Any]]:
+    names = await _names(session, [e.patient_id for e in entries])
+    providers = await provider_names(session)
+    types = {t.id: t.name for t in await session.scalars(select(AppointmentType))}
+    locations = {loc.id: loc for loc in await session.scalars(select(Location))}
+    rows = []
+    for e in entries:
+        offer = None
+        if e.status == "offered" and e.offered_starts_at:
+            loc = locations.get(e.offered_location_id)
+            zone = zoneinfo.ZoneInfo((loc.time_zone if loc else None) or _clinic_zone(request))
+            offer = {
+                "when": e.offered_starts_at.astimezone(zone),
+                "provider": providers.get(e.offered_provider_id, ""),
+                "location": loc.name if loc else "",
+            }
+        rows.append(
+            {
+                "entry": e,
+                "patient": names.get(e.patient_id, "Unknown patient"),
+                "type": types.get(e.type_id, ""),
+                "provider": providers.get(e.provider_id, "") if e.provider_id else "Any provider",
+                "location": locations[e.location_id].name if e.location_id in locations else "Any location",
+                "weekdays": waitlist.weekdays_label(e),
+                "offer": offer,
+            }
+        )
+    return rows
+
+
+async def _render_waitlist(
+    request: Request,
+    session,
+    *,
+    fragment: bool,
+    status_code: int = 200,
+    form_errors=None,
+    values=None,
+    **extra,
+) -> Template:
+    entries = await waitlist.list_entries(session)
+    context = {
+        "rows": await _waitlist_rows(request, session, entries),
+        "types": await _types(session),
+        "providers": await _active_providers(session),
+        "locations": await _active_locations(session),
+        "weekday_names": waitlist.WEEKDAYS,
+        "errors": form_errors or {},
+        "values": values or {},
+        "back": "/scheduling/waitlist",
+        "can_write": may(request, "scheduling:appointments", "write"),
+        **extra,
+    }
+    await session.commit()
+    if fragment:
+        return _fragment(request, "scheduling/_waitlist.html", status_code, **context)
+    return await _page(request, "scheduling/waitlist.html", status_code, page_title="Waitlist", **context)
+
+
+@phi_route
+@get("/scheduling/waitlist", name="scheduling:waitlist", guards=READ, include_in_schema=False)
+async def waitlist_screen(request: Request, db_session: DbSession) -> Template:
+    """Who is waiting, what suits them, and the slots they were offered (audited)."""
+    return await _render_waitlist(request, db_session, fragment=_htmx(request))
+
+
+@phi_route
+@post(
+    "/scheduling/waitlist",
+    name="scheduling:waitlist-add",
+    guards=WRITE,
+    include_in_schema=False,
+    status_code=200,
+)
+async def waitlist_add(request: Request, db_session: DbSession) -> Response:
+    submitted = await request.form()
+    keys = (
+        "patient_id",
+        "patient_q",
+        "type_id",
+        "provider_id",
+        "location_id",
+        "earliest_date",
+        "latest_date",
+        "note",
+    )
+    values = {k: (submitted.get(k) or "").strip() for k in keys}
+    weekdays = submitted.getall("weekdays", [])
+    values["weekdays"] = list(weekdays)
+    try:
+        entry = await waitlist.add_entry(db_session, waitlist.read_request(values, weekdays))
+    except waitlist.WaitlistInputError as exc:
+        await db_session.rollback()
+        return await _render_waitlist(
+            request,
+            db_session,
+            fragment=_htmx(request),
+            status_code=422,
+            form_errors=exc.errors,
+            values=values,
+        )
+    names = await _names(db_session, [entry.patient_id])
+    await db_session.commit()
+    return await _screen_after(
+        request,
+        db_session,
+        "/scheduling/waitlist",
+        notice=f"{names.get(entry.patient_id)} is on the waitlist.",
+    )
+
+
+@phi_route
+@post(
+    "/scheduling/waitlist/{entry_id:uuid}/remove",
+    name="scheduling:waitlist-remove",
+    guards=WRITE,
+    include_in_schema=False,
+    status_code=200,
+)
+async def waitlist_remove(request: Request, db_session: DbSession, entry_id: FromPath[uuid.UUID]) -> Response:
+    entry = await waitlist.get_entry(db_session, entry_id, audit=None)
+    back = _safe_back((await request.form()).get("back"), "/scheduling/waitlist")
+    await waitlist.remove_entry(db_session, entry)
+    names = await _names(db_session, [entry.patient_id])
+    await db_session.commit()
+    return await _screen_after(
+        request, db_session, back, notice=f"{names.get(entry.patient_id)} is off the waitlist."
+    )
+
+
+@phi_route
+@post(
+    "/scheduling/waitlist/{entry_id:uuid}/book",
+    name="scheduling:waitlist-book",
+    guards=WRITE,
+    include_in_schema=False,
+    status_code=200,
+)
+async def waitlist_book(request: Request, db_session: DbSession, entry_id: FromPath[uuid.UUID]) -> Response:
+    """Book the freed slot for this entry's patient (one click from the offer)."""
+    back = _safe_back((await request.form()).get("back"), "/scheduling/waitlist")
+    entry = await waitlist.get_entry(db_session, entry_id, audit=None)
+    try:
+        booked = await waitlist.book_offer(db_session, site_of(request).hooks, entry)
+    except HTTPException as exc:
+        if exc.status_code >= 500 or exc.status_code in (403, 404):
+            raise
+        await db_session.rollback()
+        if not _htmx(request):
+            return await _render_waitlist(
+                request, db_session, fragment=False, status_code=exc.status_code, error=_problem(exc)
+            )
+        return await _screen_after(request, db_session, back, error=_problem(exc))
+    appointment = booked.appointment
+    names = await _names(db_session, [appointment.patient_id])
+    zone = zoneinfo.ZoneInfo(await _zone_lookup(db_session, _clinic_zone(request))(appointment.location_id))
+    await db_session.commit()
+    notice = (
+        f"Booked {names.get(appointment.patient_id, 'the patient')} from the waitlist "
+        f"on {appointment.starts_at.astimezone(zone):%a %d %b at %H:%M}."
+    )
+    return await _screen_after(request, db_session, back, notice=notice, warnings=booked.warnings)
+
+
+@phi_route
+@get("/scheduling/waitlist/offers", name="scheduling:waitlist-offers", guards=READ, include_in_schema=False)
+async def waitlist_offers(request: Request, db_session: DbSession) -> Template:
+    """Who on the waitlist was offered one freed slot, each with a one-click booking."""
+    q = request.query_params
+    provider_id, location_id, start = (
+        _parse_uuid(q.get("provider")),
+        _parse_uuid(q.get("location")),
+        _parse_instant(q.get("start")),
+    )
+    if provider_id is None or location_id is None or start is None:
+        raise HTTPException(status_code=422, detail="Open the offer from the calendar or today list again.")
+    entries = await waitlist.offers_for(db_session, waitlist.Slot(provider_id, location_id, start, start))
+    rows = await _waitlist_rows(request, db_session, entries)
+    zone = zoneinfo.ZoneInfo(await _zone_lookup(db_session, _clinic_zone(request))(location_id))
+    context = {
+        "rows": rows,
+        "when": start.astimezone(zone),
+        "provider": (await provider_names(db_session, [provider_id])).get(provider_id, ""),
+        "back": _safe_back(q.get("back")),
+        "can_write": may(request, "scheduling:appointments", "write"),
+    }
+    await db_session.commit()
+    if _htmx(request):
+        return _fragment(request, "scheduling/_offers.html", **context)
+    return await _page(request, "scheduling/offers.html", page_title="Waitlist offers", **context)
+
+
+# -- the chart's Appointments panel ---------------------------------------------------------
+
+
+@phi_route
+@get(
+    "/scheduling/patients/{patient_id:uuid}/appointments",
+    name="scheduling:patient-appointments",
+    guards=READ,
+    include_in_schema=False,
+)
+async def patient_appointments(
+    request: Request, db_session: DbSession, patient_id: FromPath[uuid.UUID]
+) -> Template:
+    """A patient's upcoming and recent appointments and no-show count (the chart loads this
+    into its Appointments panel); audited as a read for the patient."""
+    if await db_session.get(Patient, (site_of(request).tenant.id, patient_id)) is None:
+        raise NotFoundException(detail="There is no such patient in this clinic.")
+    now = utcnow()
+    zone_of = _zone_lookup(db_session, _clinic_zone(request))
+    upcoming = await _views(
+        db_session,
+        [Appointment.patient_id == patient_id, Appointment.starts_at >= now, Appointment.status.in_(HOLDING)],
+        zone_of,
+    )
+    past = await _views(
+        db_session,
+        [Appointment.patient_id == patient_id, Appointment.starts_at < now],
+        zone_of,
+        order=(Appointment.starts_at.desc(), Appointment.id),
+        limit=CHART_PAST,
+    )
+    no_shows = await db_session.scalar(
+        select(func.count())
+        .select_from(Appointment)
+        .where(and_(Appointment.patient_id == patient_id, Appointment.status == "no-show"))
+    )
+    await _audit_list(db_session, upcoming + past, "chart", patient_id=patient_id)
+    await db_session.commit()
+    context = {
+        "patient_id": patient_id,
+        "upcoming": upcoming,
+        "past": past,
+        "no_shows": no_shows or 0,
+        "status_labels": STATUS_LABELS,
+        "can_write": may(request, "scheduling:appointments", "write"),
+    }
+    if _htmx(request):
+        return _fragment(request, "scheduling/_patient_appointments.html", **context)
+    return await _page(request, "scheduling/patient_appointments.html", page_title="Appointments", **context)
+
+
+ROUTES: list = [
+    calendar,
+    book_form,
+    patient_choices,
+    book,
+    appointment_detail,
+    confirm_appointment,
+    cancel_appointment,
+    check_in_appointment,
+    no_show_appointment,
+    reschedule_appointment,
+    today,
+    waitlist_screen,
+    waitlist_add,
+    waitlist_remove,
+    waitlist_book,
+    waitlist_offers,
+    patient_appointments,
+]
