@@ -242,9 +242,8 @@ async def seed_demo_tenants(settings: Settings, registry) -> list[str]:
             with tenant_scope(tenant.id):
                 async with db.session() as session:
                     enabled = await enabled_plugins(session, tenant)
-                    await registry.for_tenant(enabled).collect(
-                        "tessera_demo_data", tenant=tenant, session=session
-                    )
+                    hooks = registry.for_tenant(enabled)
+                    await hooks.collect("tessera_demo_data", tenant=tenant, session=session, hooks=hooks)
                     await session.commit()
         await seed_demo_operator(db)
     finally:

@@ -136,12 +136,15 @@ def tessera_tenant_plugin_disabled(tenant_id: uuid.UUID, session: AsyncSession) 
 
 
 @hookspec
-def tessera_demo_data(tenant: Tenant, session: AsyncSession) -> None:
+def tessera_demo_data(tenant: Tenant, session: AsyncSession, hooks: Any) -> None:
     """Add demonstration data for a tenant that enabled this plugin (``make run`` seeds
     the demo tenants). Must be idempotent: it runs on every start.
 
     :param tenant: the demo tenant.
     :param session: an open transaction in the tenant's scope.
+    :param hooks: the tenant's hook caller (``await hooks.collect(name, **kwargs)``), so
+        demo data written through a plugin's own services calls the hooks a real change
+        would (scheduling books through the booking checks of the tenant's plugins).
     """
 
 

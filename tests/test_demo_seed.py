@@ -23,6 +23,7 @@ from core.patients.models import MrnCounter, Patient, PatientAllergy, PatientCov
 from core.practice.models import Location, Provider, ProviderLocation
 from core.tenancy import tenant_scope
 from core.tenancy.models import Tenant
+from plugins.scheduling.models import Appointment, AvailabilityTemplate
 
 COUNTED = (
     Membership,
@@ -33,6 +34,8 @@ COUNTED = (
     PatientCoverage,
     PatientAllergy,
     PatientProblem,
+    Appointment,  # the scheduling plugin's demo week (its presets enable it)
+    AvailabilityTemplate,
 )
 
 
@@ -95,6 +98,7 @@ async def test_seed_twice_adds_nothing_and_demo_users_sign_in(settings, registry
         assert after_first[(slug, "PatientCoverage")] > DEMO_PATIENTS * 0.8
         assert after_first[(slug, "PatientProblem")] >= DEMO_PATIENTS
         assert after_first[(slug, "PatientAllergy")] > 0
+        assert after_first[(slug, "Appointment")] >= 10 and after_first[(slug, "AvailabilityTemplate")] > 0
 
     async with db.session() as session:
         riverside = await session.scalar(select(Tenant).where(Tenant.slug == "riverside"))

@@ -148,7 +148,7 @@ async def test_hook_tessera_demo_data(db, registry, make_tenant):
     for _ in range(2):  # idempotent: make run seeds on every start
         with tenant_scope(tenant.id):
             async with db.session() as session:
-                await hooks.collect("tessera_demo_data", tenant=tenant, session=session)
+                await hooks.collect("tessera_demo_data", tenant=tenant, session=session, hooks=hooks)
                 await session.commit()
     with tenant_scope(tenant.id):
         async with db.session() as session:

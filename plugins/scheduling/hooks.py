@@ -132,6 +132,15 @@ def tessera_chart_panels(patient, request):
 
 
 @hookimpl
+async def tessera_demo_data(tenant, session, hooks):
+    # Types, rooms, working hours and this week's appointments, booked through
+    # booking.book like any other (demo.seed_demo; idempotent, rolls on weekly).
+    from plugins.scheduling.demo import seed_demo
+
+    await seed_demo(session, hooks, tenant)
+
+
+@hookimpl
 def tessera_navigation(request):
     return [
         NavItem(
@@ -141,11 +150,13 @@ def tessera_navigation(request):
         NavItem(
             label="Waitlist", href="/scheduling/waitlist", order=22, permission="scheduling:appointments"
         ),
+        NavItem(label="Reports", href="/scheduling/reports", order=24, permission="scheduling:reports"),
     ]
 
 
 __all__ = [
     "tessera_chart_panels",
+    "tessera_demo_data",
     "tessera_encounter_status_changed",
     "tessera_jobs",
     "tessera_migration_dirs",
