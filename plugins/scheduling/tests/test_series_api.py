@@ -519,3 +519,28 @@ async def test_an_occurrence_of_another_series_is_not_found(app, db, clinic):
     with tenant_scope(clinic.tenant.id):
         async with db.session() as session:
             assert await session.scalar(select(func.count()).select_from(Series)) == 2
+
+
+async def test_this_and_following_across_dst_keeps_the_new_local_time(app, db, clinic):
+    series_id, booked = await _created(
+        app, db, clinic, start="2027-03-02T09:00", repeat=None, rrule="FREQ=WEEKLY;BYDAY=TU,TH;COUNT=6"
+    )
+    response = await edit(
+        app,
+        db,
+        clinic,
+        series_id,
+        {"scope": "following", "appointment_id": str(booked[2].id), "start": "2027-03-09T10:30"},
+    )
+    assert response.status_code == 200, response.text
+    new = await appointments(db, clinic, series_id=uuid.UUID(response.json()["series"]["id"]))
+    # 10:30 local on both sides of Sunday 2027-03-14: EST (UTC-5), then EDT (UTC-4)
+    assert [a.starts_at.astimezone(NY).strftime("%m-%d %H:%M") for a in new] == [
+        "03-09 10:30", "03-11 10:30", "03-16 10:30", "03-18 10:30",
+    ]  # fmt: skip
+    assert [a.starts_at.astimezone(dt.UTC).strftime("%H:%M") for a in new] == [
+        "15:30",
+        "15:30",
+        "14:30",
+        "14:30",
+    ]
