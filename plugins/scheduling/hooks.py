@@ -151,6 +151,7 @@ def tessera_navigation(request):
             label="Waitlist", href="/scheduling/waitlist", order=22, permission="scheduling:appointments"
         ),
         NavItem(label="Reports", href="/scheduling/reports", order=24, permission="scheduling:reports"),
+        NavItem(label="Scheduling setup", href="/scheduling/setup", order=25, permission="scheduling:setup"),
     ]
 
 
