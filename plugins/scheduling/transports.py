@@ -4,8 +4,8 @@ provider's HTTP API, and a recording transport for development.
 ``transports_for(settings)`` picks them from the settings: ``TESSERA_SMTP_URL`` for
 e-mail, ``TESSERA_SMS_URL`` (+ ``TESSERA_SMS_TOKEN``) for texts; whichever is unset is
 *recorded* instead of sent, as JSON lines under ``<TESSERA_DATA_DIR>/messages/`` (one
-file per clinic, shown on the clinic's ``/scheduling/reminders/recorded`` page), so
-``make run`` works with neither configured and a developer still sees every message.
+file per clinic, ``<tenant id>.jsonl``; ``recorded_messages`` reads it back), so ``make
+run`` works with neither configured and a developer still sees every message.
 
 Errors: a transport raises ``TransportError`` when the message was certainly not
 accepted (``permanent`` when trying again cannot help: a refused recipient, a rejected
