@@ -33,16 +33,19 @@ from core.plugin_api import (
     ProviderLocation,
     change_encounter_status,
     clinic_time_zone,
+    location_time_zone,
     utcnow,
 )
-from plugins.scheduling import booking
+from plugins.scheduling import booking, series
 from plugins.scheduling.availability import working_intervals
 from plugins.scheduling.models import (
     Appointment,
     AppointmentType,
     AvailabilityTemplate,
     Resource,
+    Series,
 )
+from plugins.scheduling.recurrence import weekly_rule
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,9 @@ PROFILES = {"riverside": REHAB, "northside": BEHAVIORAL, "harbor": FAMILY}
 WORKING_BLOCKS = ((dt.time(8), dt.time(12)), (dt.time(13), dt.time(17)))
 #: how full the demo week is: the share of possible start times that get a booking
 FILL = 0.7
+#: recurring visits the demo books once per clinic, from tomorrow: (weekdays, local start,
+#: weeks) -- a plan of care "twice a week for 6 weeks" and a weekly one for a month
+DEMO_SERIES = ((("MO", "WE"), dt.time(8), 6), (("FR",), dt.time(15), 4))
 
 
 def monday_of(day: dt.date) -> dt.date:
@@ -194,11 +200,71 @@ async def provider_workplaces(session: AsyncSession) -> dict[uuid.UUID, list[uui
 
 
 async def week_has_appointments(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> bool:
+    """Whether the week already has its single appointments (series occurrences, which
+    run on into later weeks, do not count: the later week still gets its own)."""
     return bool(
         await session.scalar(
-            select(exists().where(Appointment.starts_at >= start, Appointment.starts_at < end))
+            select(
+                exists().where(
+                    Appointment.starts_at >= start,
+                    Appointment.starts_at < end,
+                    Appointment.series_id.is_(None),
+                )
+            )
         )
     )
+
+
+async def ensure_series(
+    session: AsyncSession,
+    hooks: Any,
+    *,
+    types: dict[str, AppointmentType],
+    profile: Profile,
+    workplaces: dict[uuid.UUID, list[uuid.UUID]],
+    now: dt.datetime,
+) -> int:
+    """The DEMO_SERIES for the first provider at their first location, once per clinic,
+    through ``series.book_series`` (occurrences that would clash or fall outside hours are
+    skipped, as the front desk would decide). Returns how many occurrences were booked."""
+    if not workplaces or await session.scalar(select(exists().where(Series.id.is_not(None)))):
+        return 0
+    provider_id, places = next(iter(workplaces.items()))
+    zone_name = await location_time_zone(session, places[0])
+    zone = zoneinfo.ZoneInfo(zone_name)
+    usual = max(profile.types, key=lambda spec: spec.weight)
+    patients = list(
+        await session.scalars(
+            select(Patient.id).where(Patient.status == "active").order_by(Patient.mrn.desc()).limit(2)
+        )
+    )
+    tomorrow = now.astimezone(zone).date() + dt.timedelta(days=1)
+    booked = 0
+    for patient_id, (weekdays, at, weeks) in zip(patients, DEMO_SERIES, strict=False):
+        rule, first = weekly_rule(weekdays, dt.datetime.combine(tomorrow, at), zone, weeks=weeks)
+        spec = series.SeriesSpec(
+            patient_id=patient_id,
+            provider_id=provider_id,
+            location_id=places[0],
+            type_id=types[usual.name].id,
+            rule=rule,
+            first_local=first,
+            zone=zone_name,
+            note="Plan of care (demo)",
+        )
+        report = await series.preview(session, spec)
+        decisions = {
+            occurrence.starts_at: series.Decision(skip=True)
+            for occurrence, item in zip(spec.occurrences(), report, strict=True)
+            if not item["bookable"]
+        }
+        try:
+            async with session.begin_nested():
+                outcome = await series.book_series(session, hooks, spec, decisions)
+        except ClientException:  # nothing bookable (e.g. a clinic without hours): no series
+            continue
+        booked += len(outcome.created)
+    return booked
 
 
 def _pick_type(rng: random.Random, types: list[tuple[DemoType, AppointmentType]]) -> AppointmentType:
@@ -319,6 +385,9 @@ async def seed_demo(
         ),
         "availability": await ensure_availability(session, workplaces, monday - dt.timedelta(days=365)),
         "appointments": 0,
+        "series_appointments": await ensure_series(
+            session, hooks, types=types, profile=profile, workplaces=workplaces, now=now
+        ),
     }
     # the week's bounds in the clinic's zone (each location's zone places its hours)
     start = dt.datetime.combine(monday, dt.time(), zone)

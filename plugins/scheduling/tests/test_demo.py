@@ -15,7 +15,14 @@ from core.encounters.models import Encounter
 from core.tenancy import tenant_scope
 from plugins.scheduling.availability import within_working_hours
 from plugins.scheduling.demo import PROFILES, monday_of, seed_demo
-from plugins.scheduling.models import HOLDING, Appointment, AppointmentType, AvailabilityTemplate, Resource
+from plugins.scheduling.models import (
+    HOLDING,
+    Appointment,
+    AppointmentType,
+    AvailabilityTemplate,
+    Resource,
+    Series,
+)
 from plugins.scheduling.tests.sample_clinic import make_sample_clinic
 
 #: a Wednesday afternoon in Chicago (CST): Monday and Tuesday are past, Wednesday half
@@ -112,11 +119,12 @@ async def test_seeding_again_adds_nothing_and_a_week_later_fills_the_new_week(db
 
     before = await counts()
     again = await seed(db, registry, clinic, now=NOW + dt.timedelta(hours=3))
-    assert again == {"resources": 0, "availability": 0, "appointments": 0}
+    assert again == {"resources": 0, "availability": 0, "appointments": 0, "series_appointments": 0}
     assert await counts() == before
 
     later = await seed(db, registry, clinic, now=NOW + dt.timedelta(days=7))
     assert later["appointments"] >= 20 and later["resources"] == later["availability"] == 0
+    assert later["series_appointments"] == 0
     with tenant_scope(clinic.tenant.id):
         async with db.session() as session:
             next_monday = dt.datetime(2026, 3, 9, 5, 0, tzinfo=dt.UTC)  # CDT from 8 March
@@ -141,6 +149,26 @@ async def test_each_demo_clinic_gets_types_that_fit_it(db, registry, clinic):
             )
     assert {"Counselling session", "Telehealth counselling", "Intake assessment"} <= names
     assert telehealth > 0 and holding > 0
+
+
+async def test_recurring_series_are_booked_once_from_tomorrow(db, registry, owner_engine, clinic):
+    now = dt.datetime.now(dt.UTC)
+    first = await seed(db, registry, clinic, now=now)
+    # "Mondays and Wednesdays for 6 weeks" and "Fridays for 4 weeks": up to 16 visits,
+    # less any that clash with nothing else yet (none) or fall on a day off (none)
+    assert 8 <= first["series_appointments"] <= 16
+    with tenant_scope(clinic.tenant.id):
+        async with db.session() as session:
+            rules = sorted(await session.scalars(select(Series.rrule)))
+            occurrences = list(
+                await session.scalars(select(Appointment).where(Appointment.series_id.is_not(None)))
+            )
+    assert len(rules) == 2 and all(r.startswith("FREQ=WEEKLY") for r in rules)
+    assert len(occurrences) == first["series_appointments"]
+    assert all(a.starts_at > now and a.occurrence_start is not None for a in occurrences)
+    assert (await seed(db, registry, clinic, now=now))["series_appointments"] == 0
+    async with owner_engine.connect() as conn:
+        assert (await conn.execute(text(OVERLAPS), {"t": clinic.tenant.id})).scalar() == 0
 
 
 def test_monday_of():
