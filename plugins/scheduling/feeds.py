@@ -31,7 +31,7 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -272,11 +272,12 @@ async def list_feeds_api(request: Request, db_session: DbSession) -> dict[str, A
 
 
 @post("/api/scheduling/feeds", name="scheduling:api-feed-create", guards=[WRITE], status_code=201)
-async def create_feed_api(request: Request, db_session: DbSession) -> dict[str, Any]:
-    """Create a feed; the answer's ``url`` is the only time the secret is shown."""
-    provider_id, label, show_names = _read_feed_input(await _json(request))
+async def create_feed_api(request: Request, db_session: DbSession, data: JSONBody[Any]) -> dict[str, Any]:
+    """``{provider_id, label?, show_names?}``: create a feed; the answer's ``url`` is the
+    only time the secret is shown."""
+    provider_id, label, show_names = _read_feed_input(data)
     await _check_may_manage(db_session, request, provider_id)
-    feed, token = await create_feed(
+    new_feed, token = await create_feed(
         db_session,
         provider_id=provider_id,
         label=label,
@@ -284,7 +285,7 @@ async def create_feed_api(request: Request, db_session: DbSession) -> dict[str, 
         created_by=_principal(request).user_id,
     )
     names = await provider_names(db_session, [provider_id])
-    body = feed_json(feed, names.get(provider_id), feed_url(request, token))
+    body = feed_json(new_feed, names.get(provider_id), feed_url(request, token))
     await db_session.commit()
     return body
 
@@ -305,13 +306,6 @@ async def revoke_feed_api(
     return body
 
 
-async def _json(request: Request) -> Any:
-    try:
-        return await request.json()
-    except Exception:
-        return None
-
-
 # -- the feed --------------------------------------------------------------------------------
 
 
@@ -322,7 +316,7 @@ async def _json(request: Request) -> Any:
     guards=[public("calendar feed: the secret token in the URL is the credential")],
     include_in_schema=False,
 )
-async def feed(db_session: DbSession, token: FromPath[str]) -> Response:
+async def calendar_feed(db_session: DbSession, token: FromPath[str]) -> Response:
     """The feed as ``text/calendar``. Unknown, revoked and other clinics' tokens all answer
     the same 404, so the answer tells nothing about which tokens exist."""
     secret = token.removesuffix(".ics")
@@ -445,7 +439,7 @@ ROUTES = [
     list_feeds_api,
     create_feed_api,
     revoke_feed_api,
-    feed,
+    calendar_feed,
     feeds_page,
     create_feed_form,
     revoke_feed_form,

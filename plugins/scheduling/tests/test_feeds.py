@@ -176,6 +176,13 @@ async def test_bad_input_is_a_422_naming_the_field(app, db, clinic):
     assert fields == {"provider_id", "label", "show_names"}
     unknown = await create(app, db, clinic, colour="red")
     assert unknown.status_code == 422
+    async with api(app, clinic.tenant, await bearer(db, clinic.tenant, clinic.users["owner"])) as client:
+        garbled = await client.post(
+            "/api/scheduling/feeds", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert garbled.status_code == 400
+        listed = await client.post("/api/scheduling/feeds", json=["a list"])
+        assert listed.status_code == 422
 
 
 async def test_the_feeds_screen_shows_the_url_once_and_keeps_input_on_errors(
