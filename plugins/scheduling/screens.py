@@ -24,6 +24,7 @@ and today lists as one read each listing their appointment ids (as core's search
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 import zoneinfo
 from dataclasses import dataclass
@@ -144,11 +145,12 @@ def _parse_instant(value: Any) -> dt.datetime | None:
 
 
 def _problem(exc: HTTPException) -> str:
-    """A refusal's message for a person (the service errors are written for people)."""
+    """A refusal's message for a person: the services write ``field: what to do``; the
+    field is said as a label ("Reason: say why the appointment is cancelled")."""
     detail = str(exc.detail or "")
-    for prefix in ("reason: required: ", "reason: "):
-        if detail.startswith(prefix):
-            detail = "Reason: " + detail[len(prefix) :]
+    match = re.match(r"^([a-z_]+): (?:required: )?(.*)$", detail, re.S)
+    if match:
+        detail = f"{match.group(1).replace('_', ' ').capitalize()}: {match.group(2)}"
     return detail or "This could not be done."
 
 
