@@ -19,6 +19,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
+from litestar.types import Scope
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,7 +33,7 @@ from core.authz.guards import EmergencyAccessOffered, per_site, requires_operato
 from core.db.session import Database
 from core.plugins.registry import PluginRegistry, flatten
 from core.settings import Settings
-from core.web.context import TenantDirectory, site_of
+from core.web.context import TenantDirectory, request_session, site_of
 from core.web.errors import EXCEPTION_HANDLERS
 from core.web.hosts import host_middleware_factory
 
@@ -63,10 +64,23 @@ def plugin_enabled_guard(plugin: str):
     return guard
 
 
-async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
-    """A session in the request's tenant scope; handlers commit what they change."""
-    async with state.db.session() as session:
-        yield session
+async def provide_db_session(state: State, scope: Scope) -> AsyncGenerator[AsyncSession, None]:
+    """A session in the request's tenant scope; handlers commit what they change, and what
+    they do not commit is rolled back when the handler returns or raises.
+
+    On a clinic's site this is the request's own session (``request_session``), in which
+    authentication already looked the caller up: the handler continues that transaction
+    on the same connection instead of checking out another.
+    """
+    shared = request_session(scope)
+    if shared is None:
+        async with state.db.session() as session:
+            yield session
+        return
+    try:
+        yield shared
+    finally:
+        await shared.close()
 
 
 def create_app(

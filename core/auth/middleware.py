@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from http.cookies import CookieError, SimpleCookie
 
 from litestar.types import ASGIApp, Receive, Scope, Send
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth.models import ApiToken, Membership, PlatformOperator, User
+from core.auth.models import ApiToken, Membership, PlatformOperator, User, token_usable
 from core.auth.principal import Principal, RequestMeta, reset_request_identity, set_request_identity
 from core.auth.sessions import COOKIE_NAME, SessionData
-from core.auth.tokens import find_token
-from core.web.context import SiteContext
+from core.auth.tokens import looks_like_token, token_digest
+from core.web.context import SiteContext, handler_uses_db_session, request_session
 
 PLATFORM = "platform"
 
@@ -59,10 +62,30 @@ def request_meta(scope: Scope) -> RequestMeta:
     return RequestMeta(client_ip=client[0] if client else None, user_agent=_header(scope, b"user-agent"))
 
 
+#: ``api_tokens.last_used_at`` is written at most this often per token (seconds): it says
+#: "used lately", and a write per request would cost a row lock and a commit each time.
+LAST_USED_RESOLUTION = 60
+
+
 class Authenticator:
+    """Turns a token or a session cookie into a Principal.
+
+    On a clinic's site the look-ups run in the request's own session (the one the handler
+    gets as ``db_session``, see ``core.web.hosts``), so identifying the caller costs no
+    extra pool checkout or transaction; elsewhere they use a session of their own.
+    """
+
     def __init__(self, db, store) -> None:
         self.db = db
         self.store = store
+
+    @asynccontextmanager
+    async def _session(self, shared: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+        if shared is not None:
+            yield shared
+            return
+        async with self.db.session() as session:
+            yield session
 
     async def _member(self, session, user_id, site: SiteContext):
         """(user, roles, is_operator) if the user may act on this site, else None."""
@@ -83,38 +106,82 @@ class Authenticator:
             return None
         return user, frozenset({"operator"}), True
 
-    async def from_token(self, token: str, site: SiteContext) -> tuple[Principal | None, str | None]:
+    async def from_token(
+        self, token: str, site: SiteContext, session: AsyncSession | None = None
+    ) -> tuple[Principal | None, str | None]:
         if not site.is_tenant:
             return None, "token_wrong_host"
-        async with self.db.session() as session:
-            row: ApiToken | None = await find_token(session, token)
+        if not looks_like_token(token):
+            return None, "token_invalid"
+        async with self._session(session) as session:
+            # Token, user and membership in one statement. The tenant guard and RLS limit
+            # api_tokens and memberships to the current tenant; the membership is an outer
+            # join so that a token whose user left the clinic says so.
+            row = (
+                await session.execute(
+                    select(
+                        ApiToken.id,
+                        ApiToken.scopes,
+                        ApiToken.revoked_at,
+                        ApiToken.expires_at,
+                        ApiToken.last_used_at,
+                        User.id.label("user_id"),
+                        User.email,
+                        User.display_name,
+                        User.is_active,
+                        User.mfa_enabled_at,
+                        Membership.roles,
+                        Membership.status,
+                    )
+                    .select_from(ApiToken)
+                    .join(User, User.id == ApiToken.user_id)
+                    .outerjoin(
+                        Membership,
+                        (Membership.tenant_id == ApiToken.tenant_id)
+                        & (Membership.user_id == ApiToken.user_id),
+                    )
+                    .where(ApiToken.token_digest == token_digest(token))
+                )
+            ).first()
             if row is None:
                 return None, "token_invalid"
-            if not row.is_usable:
-                return None, "token_revoked"
-            member = await self._member(session, row.user_id, site)
-            if member is None:
-                return None, "account_inactive"
-            user, roles, _ = member
             now = dt.datetime.now(dt.UTC)
-            if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
-                await session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
-                await session.commit()
+            if not token_usable(row.revoked_at, row.expires_at, now):
+                return None, "token_revoked"
+            if not row.is_active or row.status != "active":
+                return None, "account_inactive"
+            if row.last_used_at is None or (now - row.last_used_at).total_seconds() > LAST_USED_RESOLUTION:
+                await self._mark_used(session, row.id, now)
         return Principal(
-            user_id=user.id,
-            email=user.email,
-            display_name=user.display_name,
+            user_id=row.user_id,
+            email=row.email,
+            display_name=row.display_name,
             tenant_id=site.tenant.id,
-            roles=roles,
+            roles=frozenset(row.roles or ()),
             via="token",
             token_id=row.id,
             token_scopes=frozenset(row.scopes or ()),
             mfa_verified=True,
-            mfa_enrolled=user.mfa_enabled_at is not None,
+            mfa_enrolled=row.mfa_enabled_at is not None,
         ), None
 
+    @staticmethod
+    async def _mark_used(session: AsyncSession, token_id, now: dt.datetime) -> None:
+        """Record that the token was used, committed at once (also when the request then
+        fails). The condition makes concurrent requests with the same token write once."""
+        cutoff = now - dt.timedelta(seconds=LAST_USED_RESOLUTION)
+        await session.execute(
+            update(ApiToken)
+            .where(
+                ApiToken.id == token_id,
+                or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < cutoff),
+            )
+            .values(last_used_at=now)
+        )
+        await session.commit()
+
     async def from_session(
-        self, session_id: str, site: SiteContext
+        self, session_id: str, site: SiteContext, db_session: AsyncSession | None = None
     ) -> tuple[Principal | None, str | None, SessionData | None]:
         data = await self.store.get(session_id)
         if data is None:
@@ -133,7 +200,7 @@ class Authenticator:
         if now - data.created_at > longest:
             await self.store.delete(session_id)
             return None, "session_expired", None
-        async with self.db.session() as session:
+        async with self._session(db_session) as session:
             member = await self._member(session, data.user_id, site)
         if member is None:
             return None, "account_inactive", data
@@ -170,15 +237,24 @@ def auth_middleware_factory(authenticator: Authenticator):
                 return
             state = scope.setdefault("state", {})
             site: SiteContext | None = state.get("site")
+            db_session = request_session(scope)
             principal, problem, session_data = None, None, None
             if site is not None and site.area in ("tenant", "platform"):
                 authorization = _header(scope, b"authorization") or ""
                 if authorization[:7].lower() == "bearer ":
-                    principal, problem = await authenticator.from_token(authorization[7:].strip(), site)
+                    principal, problem = await authenticator.from_token(
+                        authorization[7:].strip(), site, db_session
+                    )
                 elif cookie := session_cookie(scope):
-                    principal, problem, session_data = await authenticator.from_session(cookie, site)
+                    principal, problem, session_data = await authenticator.from_session(
+                        cookie, site, db_session
+                    )
                     if session_data is not None:
                         state["session"] = (cookie, session_data)
+            if db_session is not None and not handler_uses_db_session(scope):
+                # Nothing downstream will continue this transaction: end it now and give
+                # the connection back, rather than hold it while the handler runs.
+                await db_session.close()
             state["principal"] = principal
             state["auth_problem"] = problem
             tokens = set_request_identity(principal, request_meta(scope))

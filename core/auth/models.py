@@ -60,6 +60,11 @@ class Membership(TenantScoped, Base):
         return self.status == "active"
 
 
+def token_usable(revoked_at: dt.datetime | None, expires_at: dt.datetime | None, now: dt.datetime) -> bool:
+    """A token is usable until it is revoked or expires."""
+    return revoked_at is None and (expires_at is None or expires_at > now)
+
+
 class ApiToken(TenantModel):
     """A personal API token: shown once, stored as a SHA-256 digest, bound to one tenant."""
 
@@ -80,8 +85,7 @@ class ApiToken(TenantModel):
 
     @property
     def is_usable(self) -> bool:
-        now = dt.datetime.now(dt.UTC)
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+        return token_usable(self.revoked_at, self.expires_at, dt.datetime.now(dt.UTC))
 
 
-__all__ = ["ROLE_NAMES", "ApiToken", "Membership", "PlatformOperator", "User"]
+__all__ = ["ROLE_NAMES", "ApiToken", "Membership", "PlatformOperator", "User", "token_usable"]

@@ -42,8 +42,13 @@ async def create_token(
     return token, row
 
 
+def looks_like_token(token: str) -> bool:
+    """Worth a look-up: our prefix and a sane length (anything else is refused unread)."""
+    return token.startswith(TOKEN_PREFIX) and len(token) <= 100
+
+
 async def find_token(session: AsyncSession, token: str) -> ApiToken | None:
     """The current tenant's token row for ``token`` (RLS hides other tenants' tokens)."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+    if not looks_like_token(token):
         return None
     return await session.scalar(select(ApiToken).where(ApiToken.token_digest == token_digest(token)))

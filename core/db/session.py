@@ -21,10 +21,13 @@ from sqlalchemy.orm import Session, with_loader_criteria
 
 from core.db.base import TenantScoped, is_tenant_scoped
 from core.settings import Settings
+from core.tenancy.changes import tenants_changed
 from core.tenancy.context import TenantScopeError, current_tenant_id, is_unscoped
+from core.tenancy.models import Tenant
 
 _SCOPE_KEY = "tessera_scope"
 _UNSCOPED = "unscoped"
+_TENANTS_CHANGED = "tessera_tenants_changed"
 
 
 class TenantSession(Session):
@@ -86,6 +89,8 @@ def _guard_statement(state) -> None:
     mappers = list(state.all_mappers)
     if not mappers and state.bind_mapper is not None:
         mappers = [state.bind_mapper]
+    if not state.is_select and any(m.class_ is Tenant for m in mappers):
+        state.session.info[_TENANTS_CHANGED] = True
     scoped = sorted({m.class_.__name__ for m in mappers if is_tenant_scoped(m.class_)})
     if not scoped:
         return
@@ -105,6 +110,8 @@ def _guard_statement(state) -> None:
 
 @event.listens_for(TenantSession, "before_flush")
 def _stamp_tenant(session: Session, flush_context, instances) -> None:
+    if any(isinstance(obj, Tenant) for obj in (*session.dirty, *session.deleted)):
+        session.info[_TENANTS_CHANGED] = True
     tenant_id = current_tenant_id()
     for obj in session.new:
         if not is_tenant_scoped(type(obj)):
@@ -130,6 +137,19 @@ def _stamp_tenant(session: Session, flush_context, instances) -> None:
             raise TenantScopeError(
                 f"{type(obj).__name__} of tenant {obj.tenant_id} changed in scope {tenant_id}"
             )
+
+
+@event.listens_for(TenantSession, "after_commit")
+def _announce_tenant_changes(session: Session) -> None:
+    # After the commit, not at the UPDATE: a request of this process could otherwise
+    # cache the old row again between the two.
+    if session.info.pop(_TENANTS_CHANGED, False):
+        tenants_changed()
+
+
+@event.listens_for(TenantSession, "after_rollback")
+def _drop_tenant_changes(session: Session) -> None:
+    session.info.pop(_TENANTS_CHANGED, None)
 
 
 class Database:

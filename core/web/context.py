@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from core.tenancy import changes
 from core.tenancy.context import tenant_scope
 from core.tenancy.models import Tenant, TenantPlugin
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from core.db.session import Database
     from core.plugins.registry import PluginRegistry, TenantHooks
 
@@ -53,20 +58,56 @@ class SiteContext:
         return self.area == "tenant"
 
 
+#: How long a process trusts its copy of a tenant row. A change made in the same process
+#: (suspension, settings) is seen at once; one made by another process (another web
+#: worker, the CLI) within this many seconds. docs/security.md states the bound.
+TENANT_CACHE_SECONDS = 2.0
+
+
 class TenantDirectory:
     """Resolves slugs to tenants and tenants to their enabled plugins.
 
-    The tenant row is read on every request (one indexed lookup), so suspension takes
-    effect at once in every process; the enabled-plugin set is cached per process, keyed
-    by the tenant's ``config_version`` which every change bumps.
+    Every request needs its tenant row, so the row is cached per process for
+    ``TENANT_CACHE_SECONDS`` instead of costing a query (and a pool checkout) each time.
+    Any commit in this process that changes a tenant empties the cache
+    (``core.tenancy.changes``). Unknown slugs are not cached: a new tenant answers at once.
+    The enabled-plugin set is cached per process, keyed by the tenant's
+    ``config_version``, which every change of it bumps.
     """
 
-    def __init__(self, db: Database, registry: PluginRegistry) -> None:
+    def __init__(
+        self,
+        db: Database,
+        registry: PluginRegistry,
+        *,
+        ttl: float = TENANT_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.db = db
         self.registry = registry
+        self.ttl = ttl
+        self.clock = clock
+        self._by_slug: dict[str, tuple[float, TenantInfo]] = {}
         self._enabled: dict[uuid.UUID, tuple[int, Mapping[str, Mapping[str, Any]]]] = {}
+        changes.subscribe(self)
+
+    def forget(self) -> None:
+        """Drop every cached tenant row (the next request of each reads it again)."""
+        self._by_slug.clear()
 
     async def by_slug(self, slug: str) -> TenantInfo | None:
+        cached = self._by_slug.get(slug)
+        now = self.clock()
+        if cached is not None and now < cached[0]:
+            return cached[1]
+        tenant = await self._read(slug)
+        if tenant is None:
+            self._by_slug.pop(slug, None)
+        else:
+            self._by_slug[slug] = (now + self.ttl, tenant)
+        return tenant
+
+    async def _read(self, slug: str) -> TenantInfo | None:
         async with self.db.engine.connect() as conn:
             row = (
                 await conn.execute(
@@ -110,6 +151,53 @@ class TenantDirectory:
         configs = await self.plugin_configs(tenant)
         enabled = frozenset(configs)
         return SiteContext("tenant", tenant, enabled, self.registry.for_tenant(enabled), configs)
+
+
+#: where the host middleware keeps the request's database session (``request_session``)
+REQUEST_SESSION = "tessera_db_session"
+DB_SESSION_DEPENDENCY = "db_session"
+
+
+def request_session(scope: Any) -> AsyncSession | None:
+    """The session a request on a clinic's site runs in, from authentication to the handler
+    (None on other sites). One session means one pool checkout and, unless the handler
+    commits, one transaction per request."""
+    return scope.get("state", {}).get(REQUEST_SESSION)
+
+
+_uses_db_session: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def handler_uses_db_session(scope: Any) -> bool:
+    """Whether the routed handler, or one of its dependencies, takes ``db_session``."""
+    handler = scope.get("route_handler")
+    if handler is None:
+        return False
+    known = _uses_db_session.get(handler)
+    if known is None:
+        known = _takes_db_session(handler)
+        _uses_db_session[handler] = known
+    return known
+
+
+def _takes_db_session(handler: Any) -> bool:
+    try:
+        providers = handler.resolve_dependencies()
+        wanted = list(handler.parsed_fn_signature.parameters)
+    except AttributeError:  # not a Litestar route handler: it takes no dependencies
+        return False
+    seen: set[str] = set()
+    while wanted:
+        name = wanted.pop()
+        if name == DB_SESSION_DEPENDENCY:
+            return True
+        if name in seen or name not in providers:
+            continue
+        seen.add(name)
+        signature = getattr(providers[name], "parsed_fn_signature", None)
+        if signature is not None:
+            wanted.extend(signature.parameters)
+    return False
 
 
 def site_of(request: Any) -> SiteContext:

@@ -12,7 +12,7 @@ import re
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from core.tenancy.context import tenant_scope
-from core.web.context import SiteContext, TenantDirectory
+from core.web.context import REQUEST_SESSION, SiteContext, TenantDirectory
 from core.web.errors import send_not_found
 
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -66,7 +66,19 @@ def host_middleware_factory(base_domain: str, directory: TenantDirectory):
                 return
             state["site"] = await directory.site_for(tenant)
             with tenant_scope(tenant.id):
-                await app(scope, receive, send)
+                if scope["type"] != "http":
+                    await app(scope, receive, send)
+                    return
+                # The request's one database session (core.web.context.request_session):
+                # authentication reads through it and the handler gets it as db_session.
+                # It connects only when first used; closing it here rolls back whatever
+                # the handler did not commit (the db_session dependency closes it sooner).
+                async with directory.db.session() as session:
+                    state[REQUEST_SESSION] = session
+                    try:
+                        await app(scope, receive, send)
+                    finally:
+                        state.pop(REQUEST_SESSION, None)
 
         return resolve_host
 
