@@ -1,8 +1,10 @@
 """Meta-tests that keep the plugin contract honest (after Datasette's test_docs/test_plugins):
-every hook is documented in its spec and in docs/plugins.md, and has a test_hook_<name>."""
+every hook — the kernel's and those first-party plugins publish for each other — is
+documented in its spec and in docs/plugins.md, and has a test_hook_<name>."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 from pathlib import Path
@@ -12,11 +14,29 @@ import pytest
 from core import hookspecs
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _published_specs() -> list:
+    """The kernel's hookspecs and every first-party plugin's ``tessera_hookspecs``."""
+    modules = [hookspecs]
+    for package in sorted((ROOT / "plugins").glob("*/__init__.py")):
+        plugin = importlib.import_module(f"plugins.{package.parent.name}")
+        if getattr(plugin, "tessera_hookspecs", None) is not None:
+            modules.append(plugin.tessera_hookspecs)
+    return modules
+
+
 HOOKS = sorted(
     (name, fn)
-    for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+    for module in _published_specs()
+    for name, fn in inspect.getmembers(module, inspect.isfunction)
     if name.startswith("tessera_")
 )
+
+
+def test_published_plugin_hooks_are_checked_too():
+    names = {name for name, _ in HOOKS}
+    assert "tessera_scheduling_booking_check" in names
 
 
 def test_the_kernel_has_the_hooks_the_spine_needs():
@@ -55,8 +75,9 @@ def test_hookspec_is_documented_in_the_plugin_guide(name, fn):
 
 def _test_names() -> set[str]:
     names = set()
-    for path in list((ROOT / "tests").rglob("test_*.py")) + list((ROOT / "examples").rglob("test_*.py")):
-        names.update(re.findall(r"def (test_hook_\w+)\(", path.read_text()))
+    for folder in ("tests", "plugins", "examples"):
+        for path in (ROOT / folder).rglob("test_*.py"):
+            names.update(re.findall(r"def (test_hook_\w+)\(", path.read_text()))
     return names
 
 
