@@ -52,7 +52,8 @@ def test_tenant_and_plugin_lifecycle(settings, unique_slug):
     )
     assert created.returncode == 0, created.stderr
     assert f"created tenant {slug}" in created.stdout
-    # the rehab preset names plugins that are not installed in the test environment
+    # the rehab preset names plugins that are not installed in the test environment; the
+    # installed one (scheduling) is enabled
     assert "preset 'rehab' names plugin 'billing', which is not installed; skipped" in created.stdout
 
     enable = tessera("plugins", "enable", "sample", "--tenant", slug, "--config", '{"greeting": "hi"}')
@@ -63,9 +64,10 @@ def test_tenant_and_plugin_lifecycle(settings, unique_slug):
 
     tenants = json.loads(tessera("tenants", "list", "--json").stdout)
     mine = next(t for t in tenants if t["slug"] == slug)
-    assert mine["plugins"] == ["sample"] and mine["preset"] == "rehab"
+    assert mine["plugins"] == ["sample", "scheduling"] and mine["preset"] == "rehab"
 
     assert tessera("plugins", "disable", "sample", "--tenant", slug).returncode == 0
+    assert tessera("plugins", "disable", "scheduling", "--tenant", slug).returncode == 0
     assert tessera("tenants", "suspend", "--tenant", slug).returncode == 0
     tenants = json.loads(tessera("tenants", "list", "--json").stdout)
     mine = next(t for t in tenants if t["slug"] == slug)
