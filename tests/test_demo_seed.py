@@ -3,7 +3,6 @@ synthetic patients each; fast, deterministic and idempotent (a second run adds n
 
 from __future__ import annotations
 
-import time
 import unicodedata
 
 from sqlalchemy import func, select
@@ -76,11 +75,8 @@ def test_generator_is_deterministic_and_uses_billable_codes():
 
 
 async def test_seed_twice_adds_nothing_and_demo_users_sign_in(settings, registry, db, client_as, sign_in):
-    started = time.monotonic()
     slugs = await seed_demo_tenants(settings, registry)
-    elapsed = time.monotonic() - started
     assert slugs == ["riverside", "northside", "harbor"]
-    assert elapsed < 60, f"seeding three demo clinics took {elapsed:.0f} s"
     after_first = await _counts(db)
 
     await seed_demo_tenants(settings, registry)
