@@ -50,7 +50,7 @@ from core.plugin_api import (
 )
 from plugins.scheduling import calendars
 from plugins.scheduling.availability import within_working_hours
-from plugins.scheduling.hookspecs import Booking, Concern
+from plugins.scheduling.hookspecs import Booking, Concern, Previous
 from plugins.scheduling.inputs import field_error
 from plugins.scheduling.models import HOLDING, Appointment, AppointmentType, Resource
 
@@ -387,12 +387,15 @@ async def _ask_plugins(session: AsyncSession, hooks: Any, booking: Booking) -> l
     return [c.message for c in concerns if isinstance(c, Concern) and c.level == "warning"]
 
 
-async def _announce(session: AsyncSession, hooks: Any, appointment: Appointment, change: str) -> None:
+async def _announce(
+    session: AsyncSession, hooks: Any, appointment: Appointment, change: str, previous: Previous | None = None
+) -> None:
     await hooks.collect(
         "tessera_scheduling_appointment_changed",
         appointment_id=appointment.id,
         change=change,
         session=session,
+        previous=previous,
     )
 
 
@@ -560,6 +563,9 @@ async def reschedule(
             series_id=appointment.series_id,
         ),
     )
+    previous = Previous(
+        appointment.provider_id, appointment.location_id, appointment.starts_at, appointment.ends_at
+    )
     before = {
         "start": iso_utc(appointment.starts_at),
         "provider_id": str(appointment.provider_id),
@@ -594,7 +600,7 @@ async def reschedule(
             "version": appointment.version,
         },
     )
-    await _announce(session, hooks, appointment, "rescheduled")
+    await _announce(session, hooks, appointment, "rescheduled", previous)
     return Booked(appointment, warnings)
 
 

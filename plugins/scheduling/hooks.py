@@ -103,7 +103,7 @@ async def tessera_encounter_status_changed(encounter, old_status, new_status, se
 
 
 @hookimpl
-async def tessera_scheduling_appointment_changed(appointment_id, change, session):
+async def tessera_scheduling_appointment_changed(appointment_id, change, session, previous):
     # Scheduling's own reactions to a booking change, in its transaction: plan or
     # withdraw the appointment's reminders (reminders.follow_change).
     from plugins.scheduling.reminders import follow_change
@@ -112,7 +112,7 @@ async def tessera_scheduling_appointment_changed(appointment_id, change, session
     # ...and offer a freed slot to the waitlist (or withdraw offers a booking took).
     from plugins.scheduling.waitlist import on_appointment_changed
 
-    await on_appointment_changed(session, appointment_id, change)
+    await on_appointment_changed(session, appointment_id, change, previous)
 
 
 @hookimpl

@@ -55,6 +55,17 @@ class Concern:
     code: str = ""
 
 
+@dataclass(frozen=True)
+class Previous:
+    """Where a rescheduled appointment was before the move (UTC instants): the time it
+    freed, which the waitlist offers to the patients waiting for one."""
+
+    provider_id: uuid.UUID
+    location_id: uuid.UUID
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+
+
 @hookspec
 def tessera_scheduling_booking_check(booking: Booking, session: AsyncSession) -> list[Concern]:
     """Return concerns about a proposed booking or reschedule; return ``[]`` (or nothing)
@@ -73,7 +84,7 @@ def tessera_scheduling_booking_check(booking: Booking, session: AsyncSession) ->
 
 @hookspec
 def tessera_scheduling_appointment_changed(
-    appointment_id: uuid.UUID, change: str, session: AsyncSession
+    appointment_id: uuid.UUID, change: str, session: AsyncSession, previous: Previous | None
 ) -> None:
     """Called after an appointment was booked or changed, in the same transaction.
 
@@ -84,7 +95,15 @@ def tessera_scheduling_appointment_changed(
     :param appointment_id: the appointment (read it with ``session`` if you need more).
     :param change: what happened.
     :param session: the open transaction, in the tenant's scope.
+    :param previous: for ``rescheduled``, where and when the appointment was before
+        (``Previous``); ``None`` for every other change.
     """
 
 
-__all__ = ["Booking", "Concern", "tessera_scheduling_appointment_changed", "tessera_scheduling_booking_check"]
+__all__ = [
+    "Booking",
+    "Concern",
+    "Previous",
+    "tessera_scheduling_appointment_changed",
+    "tessera_scheduling_booking_check",
+]

@@ -18,6 +18,7 @@ import datetime as dt
 import uuid
 import zoneinfo
 from dataclasses import dataclass
+from typing import Any
 
 from litestar.exceptions import ClientException, NotFoundException, ValidationException
 from sqlalchemy import and_, or_, select
@@ -444,10 +445,12 @@ async def book_offer(session: AsyncSession, hooks, entry: WaitlistEntry):
     return booked
 
 
-async def on_appointment_changed(session: AsyncSession, appointment_id: uuid.UUID, change: str) -> None:
+async def on_appointment_changed(
+    session: AsyncSession, appointment_id: uuid.UUID, change: str, previous: Any = None
+) -> None:
     """Scheduling's own subscriber to ``tessera_scheduling_appointment_changed``: a
-    cancellation offers the freed time; a booking (or a move into a slot) withdraws the
-    offers it takes."""
+    cancellation offers the freed time, and so does a move (the time it left, from
+    ``previous``); a booking or a move into a slot withdraws the offers it takes."""
     appointment = await session.get(Appointment, (require_tenant_id(), appointment_id))
     if appointment is None:
         return
@@ -460,6 +463,19 @@ async def on_appointment_changed(session: AsyncSession, appointment_id: uuid.UUI
         )
     elif change in ("booked", "rescheduled"):
         await withdraw_offers_taken_by(session, appointment)
+        moved_within = (
+            previous is not None
+            and previous.provider_id == appointment.provider_id
+            and previous.starts_at < appointment.ends_at
+            and previous.ends_at > appointment.starts_at
+        )
+        # the time it left is free (nobody else could hold it), unless the move only
+        # shifted the visit within it: then what is freed is a sliver, not a slot
+        if change == "rescheduled" and previous is not None and not moved_within:
+            await offer_slot(
+                session,
+                Slot(previous.provider_id, previous.location_id, previous.starts_at, previous.ends_at),
+            )
 
 
 __all__ = [

@@ -324,3 +324,31 @@ async def test_waitlist_screen_add_remove_and_isolation(
     assert (await appointment(db, clinic, uuid.uuid4())) is None
     async with tenant_session(db, clinic) as session:
         assert await session.scalar(select(Appointment.id)) is None
+
+
+async def test_a_moved_appointment_offers_the_time_it_left(db, registry, clinic, client_as, csrf_headers):
+    monday = next_monday()
+    moved_id = await book(db, registry, clinic, at(monday, "14:00"))
+    async with await client_as(clinic.tenant, clinic.front_desk) as c:
+        headers = await csrf_headers(c)
+        created = await c.post(
+            "/api/scheduling/waitlist", json=entry_body(clinic, 1, monday), headers=headers
+        )
+        assert created.status_code == 201, created.text
+
+    # moved by 15 minutes: the visit still covers most of its old hour, nothing is offered
+    async with tenant_session(db, clinic) as session:
+        appointment = await booking.get_appointment(session, moved_id)
+        await booking.reschedule(session, tenant_hooks(registry), appointment, starts_at=at(monday, "14:15"))
+        await session.commit()
+    assert (await entries(db, clinic))[clinic.patients[1]].status == "waiting"
+
+    # moved to the next day: its old time is offered to the patient who waits
+    async with tenant_session(db, clinic) as session:
+        appointment = await booking.get_appointment(session, moved_id)
+        tuesday = monday + dt.timedelta(days=1)
+        await booking.reschedule(session, tenant_hooks(registry), appointment, starts_at=at(tuesday, "09:00"))
+        await session.commit()
+    entry = (await entries(db, clinic))[clinic.patients[1]]
+    assert entry.status == "offered"
+    assert entry.offered_starts_at == at(monday, "14:15")
