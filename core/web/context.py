@@ -67,12 +67,14 @@ TENANT_CACHE_SECONDS = 2.0
 class TenantDirectory:
     """Resolves slugs to tenants and tenants to their enabled plugins.
 
-    Every request needs its tenant row, so the row is cached per process for
-    ``TENANT_CACHE_SECONDS`` instead of costing a query (and a pool checkout) each time.
-    Any commit in this process that changes a tenant empties the cache
-    (``core.tenancy.changes``). Unknown slugs are not cached: a new tenant answers at once.
-    The enabled-plugin set is cached per process, keyed by the tenant's
-    ``config_version``, which every change of it bumps.
+    Every request needs its tenant row, so each process keeps a snapshot of the whole
+    registry (one small query) for ``TENANT_CACHE_SECONDS`` instead of a query and a pool
+    checkout per request. A whole snapshot rather than one entry per slug: with requests
+    spread over many clinics, per-slug entries would mostly have expired by the next
+    request of the same clinic. Any commit in this process that changes a tenant empties
+    the snapshot (``core.tenancy.changes``). A slug missing from the snapshot is read on its
+    own, so a clinic created since answers at once. The enabled-plugin set is cached per
+    process, keyed by the tenant's ``config_version``, which every change of it bumps.
     """
 
     def __init__(
@@ -87,44 +89,49 @@ class TenantDirectory:
         self.registry = registry
         self.ttl = ttl
         self.clock = clock
-        self._by_slug: dict[str, tuple[float, TenantInfo]] = {}
+        self._snapshot: dict[str, TenantInfo] = {}
+        self._expires = float("-inf")
+        self._generation = 0  # bumped by forget()
         self._enabled: dict[uuid.UUID, tuple[int, Mapping[str, Mapping[str, Any]]]] = {}
         changes.subscribe(self)
 
     def forget(self) -> None:
-        """Drop every cached tenant row (the next request of each reads it again)."""
-        self._by_slug.clear()
+        """Drop the snapshot (the next request reads the registry again)."""
+        self._expires = float("-inf")
+        self._generation += 1
 
     async def by_slug(self, slug: str) -> TenantInfo | None:
-        cached = self._by_slug.get(slug)
         now = self.clock()
-        if cached is not None and now < cached[0]:
-            return cached[1]
-        tenant = await self._read(slug)
+        if now >= self._expires:
+            # Every request that finds the snapshot expired reads it again (no "someone
+            # else is reloading, use the old one"): the staleness bound stays exact.
+            generation = self._generation
+            self._snapshot = {t.slug: t for t in await self._read()}
+            if generation == self._generation:  # no change was committed meanwhile
+                self._expires = now + self.ttl
+        tenant = self._snapshot.get(slug)
         if tenant is None:
-            self._by_slug.pop(slug, None)
-        else:
-            self._by_slug[slug] = (now + self.ttl, tenant)
+            found = await self._read(slug)
+            tenant = found[0] if found else None
         return tenant
 
-    async def _read(self, slug: str) -> TenantInfo | None:
+    async def _read(self, slug: str | None = None) -> list[TenantInfo]:
+        """Tenant rows: all of them, or the one with ``slug``."""
+        statement = select(
+            Tenant.id,
+            Tenant.slug,
+            Tenant.name,
+            Tenant.status,
+            Tenant.time_zone,
+            Tenant.config_version,
+            Tenant.session_idle_seconds,
+            Tenant.session_max_seconds,
+            Tenant.mfa_required,
+        )
+        if slug is not None:
+            statement = statement.where(Tenant.slug == slug)
         async with self.db.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(
-                        Tenant.id,
-                        Tenant.slug,
-                        Tenant.name,
-                        Tenant.status,
-                        Tenant.time_zone,
-                        Tenant.config_version,
-                        Tenant.session_idle_seconds,
-                        Tenant.session_max_seconds,
-                        Tenant.mfa_required,
-                    ).where(Tenant.slug == slug)
-                )
-            ).first()
-        return TenantInfo(*row) if row else None
+            return [TenantInfo(*row) for row in await conn.execute(statement)]
 
     async def plugin_configs(self, tenant: TenantInfo) -> Mapping[str, Mapping[str, Any]]:
         """The tenant's enabled plugins and their configuration (read-only)."""
