@@ -40,11 +40,9 @@ SCENARIOS = (
     ("search", "patient search by name prefix"),
     ("create", "create patient POST /api/patients"),
     ("page", "chart page HTML GET /patients/{id} (session)"),
+    ("calendar", "a provider's week, calendar HTML (session)"),
 )
-NOT_AVAILABLE = {
-    "calendar_week": "a provider's week in the scheduling calendar: not available, the scheduling "
-    "plugin (issue 5) is not built yet"
-}
+NOT_AVAILABLE: dict[str, str] = {}
 CONNECTIONS = (1, 16, 64)
 
 

@@ -240,8 +240,9 @@ class Seeder:
         tenant_id, slug = new_id(), f"bench{index:04d}"
         await self.copy(
             "tenants",
-            ["id", "slug", "name", "status", "preset", "time_zone", "config_version"],
-            [(tenant_id, slug, f"Bench Clinic {index}", "active", "minimal", TIME_ZONE, 1)],
+            ["id", "slug", "name", "status", "preset", "time_zone", "config_version", "session_idle_seconds"],
+            # sessions made before the run must outlive it: idle logoff after 8 h, not 15 min
+            [(tenant_id, slug, f"Bench Clinic {index}", "active", "minimal", TIME_ZONE, 1, 8 * 3600)],
         )
         await self.copy(
             "tenant_plugins",
