@@ -106,12 +106,28 @@ def machine_info(pg_version: str) -> dict:
 # -- data -----------------------------------------------------------------------------------
 
 
+def schema_heads(settings: Settings) -> set[str]:
+    """The migration heads of this checkout (core and every installed plugin)."""
+    from core.app import build_registry
+    from core.db.admin import current_heads
+    from core.plugins.registry import flatten
+
+    registry = build_registry(settings)
+    dirs = [d for _, found in registry.call_each("tessera_migration_dirs") for d in flatten([found])]
+    return set(current_heads(settings, dirs))
+
+
 async def seeded_scale(settings: Settings) -> tuple[int, int] | None:
+    """(tenants, patients) of the bench database, or None when it is missing or its schema
+    is not this checkout's (a migration was added since it was seeded)."""
     try:
         conn = await asyncpg.connect(asyncpg_dsn(settings.owner_url()))
     except (asyncpg.InvalidCatalogNameError, OSError):
         return None
     try:
+        applied = {r["version_num"] for r in await conn.fetch("SELECT version_num FROM alembic_version")}
+        if applied != schema_heads(settings):
+            return None
         return (
             await conn.fetchval("SELECT count(*) FROM tenants"),
             await conn.fetchval("SELECT count(*) FROM patients"),
@@ -452,7 +468,7 @@ def main() -> None:
         or have is None
         or have[0] != want[0]
         or have[1] < want[1]
-        or not (DATA_DIR / "tokens.tsv").exists()
+        or not all((DATA_DIR / name).exists() for name in ("tokens.tsv", "targets.tsv", "schedule.tsv"))
     ):
         say(f"seeding {args.database}: {scale.tenants} tenants x {scale.patients} patients (COPY)")
         started = time.monotonic()

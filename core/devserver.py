@@ -230,7 +230,12 @@ async def seed_demo_tenants(settings: Settings, registry) -> list[str]:
                         for name, why in report.failed.items():
                             say(f"  plugin {name} was not enabled: {why}")
                 else:
-                    say(f"demo tenant {demo.slug} exists; left as it is")
+                    added = await enable_newly_installed(session, registry, tenant, get_preset(demo.preset))
+                    await session.commit()
+                    if added:
+                        say(f"demo tenant {demo.slug} exists; enabled newly installed {', '.join(added)}")
+                    else:
+                        say(f"demo tenant {demo.slug} exists; left as it is")
             slugs.append(demo.slug)
 
             started = time.monotonic()
@@ -249,6 +254,25 @@ async def seed_demo_tenants(settings: Settings, registry) -> list[str]:
     finally:
         await db.dispose()
     return slugs
+
+
+async def enable_newly_installed(session, registry, tenant, preset) -> list[str]:
+    """Enable the preset's plugins installed since the demo tenant was made: those the
+    tenant never had (a plugin it once had and a developer disabled stays off)."""
+    from sqlalchemy import select
+
+    from core.tenancy.context import tenant_scope
+    from core.tenancy.models import TenantPlugin
+    from tenants.plugins import enable_plugin
+
+    with tenant_scope(tenant.id):
+        known = set(await session.scalars(select(TenantPlugin.plugin)))
+    added = []
+    for name in preset.plugins:
+        if name in registry.plugins and name not in known:
+            await enable_plugin(session, registry, tenant, name)
+            added.append(name)
+    return added
 
 
 async def seed_demo_operator(db) -> bool:

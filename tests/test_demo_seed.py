@@ -16,6 +16,7 @@ from core.devserver import (
     DEMO_TENANTS,
     demo_email,
     demo_patients,
+    enable_newly_installed,
     seed_demo_tenants,
 )
 from core.patients.models import MrnCounter, Patient, PatientAllergy, PatientCoverage, PatientProblem
@@ -141,3 +142,25 @@ async def test_seed_twice_adds_nothing_and_demo_users_sign_in(settings, registry
     assert (await desk.get("/api/patients", params={"q": plain})).json()["total"] >= 1
     page = (await desk.get("/api/patients", params={"limit": 100, "offset": 100})).json()
     assert page["total"] == DEMO_PATIENTS and len(page["items"]) == 100
+
+
+async def test_an_existing_demo_clinic_gets_plugins_installed_since_but_keeps_disabled_ones(
+    db, registry, make_tenant
+):
+    from tenants.plugins import disable_plugin, enabled_plugins
+    from tenants.presets import get_preset
+
+    rehab = get_preset("rehab")
+    fresh = await make_tenant()  # made before scheduling was installed, so to speak
+    async with db.session() as session:
+        assert await enable_newly_installed(session, registry, fresh, rehab) == ["scheduling"]
+        await session.commit()
+        assert await enable_newly_installed(session, registry, fresh, rehab) == []
+
+    switched_off = await make_tenant(plugins=("scheduling",))
+    async with db.session() as session:
+        await disable_plugin(session, registry, switched_off, "scheduling")
+        await session.commit()
+        assert await enable_newly_installed(session, registry, switched_off, rehab) == []
+        with tenant_scope(switched_off.id):
+            assert "scheduling" not in await enabled_plugins(session, switched_off)
