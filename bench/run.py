@@ -425,10 +425,7 @@ def print_table(results: dict) -> None:
             limit = results["scenarios"]["limit"][str(c)]["rps"] or 1
             rows.append((name, str(c), f"{r['rps']:.0f}", f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
                          f"{r['p99_ms']:.1f}", f"{r['rps'] / limit:.2f}", str(r["errors"] + r["non_2xx"])))  # fmt: skip
-    rows.append(
-        ("calendar_week", "-", "n/a", "n/a", "n/a", "n/a", "n/a", "not available: no scheduling plugin")
-    )
-    widths = [max(len(r[i]) for r in rows[:-1]) for i in range(len(rows[0]))]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)))
     o = results["overheads"]
