@@ -33,6 +33,20 @@ from core.practice.services import provider_names
 from core.tenancy.context import current_tenant_id, require_tenant_id, tenant_scope
 from core.tenancy.sites import ClinicSite, clinic_site
 from core.web.context import SiteContext, plugin_config, site_of
+from core.web.inputs import (
+    InputErrors,
+    errors_by_field,
+    field_error,
+    parse_bound,
+    parse_date,
+    parse_instant,
+    parse_limit,
+    parse_offset,
+    parse_time,
+    parse_uuid,
+    raise_errors,
+)
+from core.web.inputs import Reader as InputReader
 from core.web.render import page
 
 #: Annotate a handler parameter ``db_session: DbSession`` to receive the request's
@@ -46,6 +60,8 @@ __all__ = [
     "ClinicSite",
     "DbSession",
     "Encounter",
+    "InputErrors",
+    "InputReader",
     "Location",
     "Manifest",
     "NavItem",
@@ -63,6 +79,8 @@ __all__ = [
     "current_principal",
     "current_tenant_id",
     "enqueue_job",
+    "errors_by_field",
+    "field_error",
     "grant_global_table",
     "hookimpl",
     "hookspec",
@@ -70,11 +88,19 @@ __all__ = [
     "may",
     "new_id",
     "page",
+    "parse_bound",
+    "parse_date",
+    "parse_instant",
+    "parse_limit",
+    "parse_offset",
+    "parse_time",
+    "parse_uuid",
     "phi_route",
     "plugin_config",
     "protect_tenant_table",
     "provider_names",
     "public",
+    "raise_errors",
     "record",
     "require_tenant_id",
     "requires",

@@ -20,7 +20,8 @@ from core.encounters import services
 from core.encounters import status as lifecycle
 from core.encounters.models import Encounter
 from core.plugin_api import DbSession
-from core.practice.inputs import (
+from core.web.context import site_of
+from core.web.inputs import (
     Reader,
     field_error,
     parse_bound,
@@ -29,7 +30,6 @@ from core.practice.inputs import (
     parse_uuid,
     raise_errors,
 )
-from core.web.context import site_of
 
 READ = [requires("core:encounters", "read")]
 WRITE = [requires("core:encounters", "write")]

@@ -17,9 +17,9 @@ from core.db.base import utcnow
 from core.encounters import status as lifecycle
 from core.encounters.models import ENCOUNTER_TYPES, Encounter, EncounterStatusHistory
 from core.practice.codes import PLACE_OF_SERVICE, place_of_service_problem
-from core.practice.inputs import Reader, field_error
 from core.practice.models import Location, Provider, ProviderLocation
 from core.tenancy.context import require_tenant_id
+from core.web.inputs import Reader, field_error
 
 CREATE_FIELDS = {"patient_id", "provider_id", "location_id", "start", "end", "type", "place_of_service"}
 UPDATE_FIELDS = CREATE_FIELDS - {"patient_id"}
@@ -102,7 +102,7 @@ def read_encounter(data: Any, *, creating: bool) -> dict[str, Any]:
             values[key] = reader.uuid(key, required=True)
     for key, column in (("start", "starts_at"), ("end", "ends_at")):
         if creating or reader.has(key):
-            values[column] = reader.datetime(key, required=True)
+            values[column] = reader.instant(key, required=True)
     if creating or reader.has("type"):
         kind = reader.text("type", required=True, max_length=32)
         if kind and kind not in ENCOUNTER_TYPES:

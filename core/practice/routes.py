@@ -13,9 +13,9 @@ from core.auth.models import User
 from core.authz.guards import requires
 from core.plugin_api import DbSession
 from core.practice import services
-from core.practice.inputs import field_error, parse_uuid
 from core.practice.models import Location, Provider, ProviderLocation
 from core.web.context import site_of
+from core.web.inputs import field_error, parse_uuid
 
 READ = [requires("core:practice", "read")]
 WRITE = [requires("core:practice", "write")]

@@ -20,8 +20,8 @@ from core.practice.codes import (
     taxonomy_problem,
     time_zone_problem,
 )
-from core.practice.inputs import Reader, field_error
 from core.practice.models import Location, Provider, ProviderLocation
+from core.web.inputs import Reader, field_error
 
 LOCATION_TEXT_FIELDS = {
     "name": 200,

@@ -37,11 +37,11 @@ from core.authz.guards import requires
 from core.plugin_api import DbSession
 from core.practice import services as practice
 from core.practice.codes import PLACE_OF_SERVICE, time_zone_problem
-from core.practice.inputs import InputErrors
 from core.practice.models import Location, Provider, ProviderLocation
 from core.tenancy.models import Tenant
 from core.tenant_settings.clinics import other_clinics
 from core.web.context import site_of
+from core.web.inputs import InputErrors, errors_by_field
 from core.web.render import page
 
 READ_SETTINGS = requires("core:settings", "read")
@@ -85,13 +85,6 @@ async def _render(
 
 def _see_other(location: str) -> Response:
     return Redirect(location, status_code=303)
-
-
-def _field_errors(exc: InputErrors) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for item in exc.extra if isinstance(exc.extra, list) else []:
-        errors.setdefault(str(item.get("field")), str(item.get("reason")))
-    return errors
 
 
 # -- index -------------------------------------------------------------------------------
@@ -210,7 +203,9 @@ async def location_create(request: Request, db_session: DbSession) -> Response:
     try:
         values = practice.read_location(data)
     except InputErrors as exc:
-        return await _locations_page(request, db_session, values=data, errors=_field_errors(exc), status=422)
+        return await _locations_page(
+            request, db_session, values=data, errors=errors_by_field(exc), status=422
+        )
     await practice.create_location(db_session, values)
     await db_session.commit()
     return _see_other("/settings/locations")
@@ -264,7 +259,7 @@ async def location_save(
         values = practice.read_location(data, location)
     except InputErrors as exc:
         return await _location_edit_page(
-            request, location, values=data, errors=_field_errors(exc), status=422
+            request, location, values=data, errors=errors_by_field(exc), status=422
         )
     await practice.update_location(db_session, location, values)
     await db_session.commit()
@@ -355,7 +350,9 @@ async def provider_create(request: Request, db_session: DbSession) -> Response:
         values = practice.read_provider(data)
         await practice.check_provider_refs(db_session, values)
     except InputErrors as exc:
-        return await _providers_page(request, db_session, values=data, errors=_field_errors(exc), status=422)
+        return await _providers_page(
+            request, db_session, values=data, errors=errors_by_field(exc), status=422
+        )
     except practice.Conflict as exc:
         return await _providers_page(request, db_session, values=data, error=exc.detail, status=409)
     try:
@@ -433,7 +430,7 @@ async def provider_save(
         await practice.check_provider_refs(db_session, values, provider_id=provider.id)
     except InputErrors as exc:
         return await _provider_edit_page(
-            request, db_session, provider, values=data, errors=_field_errors(exc), status=422
+            request, db_session, provider, values=data, errors=errors_by_field(exc), status=422
         )
     except practice.Conflict as exc:
         return await _provider_edit_page(

@@ -45,7 +45,7 @@ from core.plugin_api import (
     site_of,
 )
 from plugins.scheduling import setup
-from plugins.scheduling.inputs import FieldErrors, parse_uuid
+from plugins.scheduling.inputs import FieldErrors, errors_by_field, parse_uuid
 from plugins.scheduling.models import AvailabilityException, AvailabilityTemplate
 
 READ = requires("scheduling:setup", "read")
@@ -60,13 +60,6 @@ SECTIONS = (
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _errors_of(exc: FieldErrors) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for item in exc.extra if isinstance(exc.extra, list) else []:
-        errors.setdefault(str(item.get("field")), str(item.get("reason")))
-    return errors
 
 
 async def _render(
@@ -169,7 +162,7 @@ async def type_create(request: Request, db_session: DbSession) -> Response:
     try:
         await setup.create_type(db_session, data)
     except FieldErrors as exc:
-        return await _types_page(request, db_session, values=data, errors=_errors_of(exc), status=422)
+        return await _types_page(request, db_session, values=data, errors=errors_by_field(exc), status=422)
     except setup.SetupConflict as exc:
         return await _types_page(request, db_session, values=data, errors={"name": exc.detail}, status=409)
     await db_session.commit()
@@ -220,7 +213,7 @@ async def type_save(request: Request, db_session: DbSession, type_id: FromPath[u
         await setup.update_type(db_session, type_id, data)
     except FieldErrors as exc:
         return await _type_edit_page(
-            request, db_session, type_id, values=data, errors=_errors_of(exc), status=422
+            request, db_session, type_id, values=data, errors=errors_by_field(exc), status=422
         )
     except setup.SetupConflict as exc:
         return await _type_edit_page(
@@ -277,7 +270,9 @@ async def resource_create(request: Request, db_session: DbSession) -> Response:
     try:
         await setup.create_resource(db_session, data)
     except FieldErrors as exc:
-        return await _resources_page(request, db_session, values=data, errors=_errors_of(exc), status=422)
+        return await _resources_page(
+            request, db_session, values=data, errors=errors_by_field(exc), status=422
+        )
     except setup.SetupConflict as exc:
         return await _resources_page(
             request, db_session, values=data, errors={"name": exc.detail}, status=409
@@ -424,7 +419,7 @@ async def block_create(request: Request, db_session: DbSession) -> Response:
         await setup.create_template(db_session, data)
     except FieldErrors as exc:
         return await _availability_page(
-            request, db_session, raw_provider, values=values, errors=_errors_of(exc), status=422
+            request, db_session, raw_provider, values=values, errors=errors_by_field(exc), status=422
         )
     except setup.SetupConflict as exc:
         return await _availability_page(
@@ -491,7 +486,7 @@ async def exception_create(request: Request, db_session: DbSession) -> Response:
                 },
             )
         except FieldErrors as exc:
-            errors = _errors_of(exc)
+            errors = errors_by_field(exc)
     if errors:
         return await _availability_page(
             request, db_session, raw_provider, values=values, errors=errors, status=422
