@@ -164,10 +164,16 @@ async def _names(session, patient_ids) -> dict[uuid.UUID, str]:
     return {pid: f"{family}, {given}" for pid, family, given in rows}
 
 
-async def _active_providers(session) -> list[tuple[uuid.UUID, str]]:
+async def _provider_directory(session) -> tuple[list[tuple[uuid.UUID, str]], dict[uuid.UUID, str]]:
+    """The active providers (sorted by name) and the names of every provider."""
     names = await provider_names(session)
     active = set(await session.scalars(select(Provider.id).where(Provider.active)))
-    return sorted(((pid, name) for pid, name in names.items() if pid in active), key=lambda p: p[1].lower())
+    listed = sorted(((pid, name) for pid, name in names.items() if pid in active), key=lambda p: p[1].lower())
+    return listed, names
+
+
+async def _active_providers(session) -> list[tuple[uuid.UUID, str]]:
+    return (await _provider_directory(session))[0]
 
 
 async def _active_locations(session) -> list[Location]:
@@ -243,8 +249,11 @@ class AppointmentView:
         return STATUS_LABELS.get(self.arrival, self.arrival)
 
 
-async def _views(session, conditions, zone_of, *, order=None, limit=None) -> list[AppointmentView]:
-    """Appointments matching ``conditions`` with what the screens show of them."""
+async def _views(
+    session, conditions, zone_of, *, order=None, limit=None, known_providers=None
+) -> list[AppointmentView]:
+    """Appointments matching ``conditions`` with what the screens show of them
+    (``known_providers``: provider names already read; only the others are looked up)."""
     query = (
         select(Appointment, AppointmentType.name, AppointmentType.colour, Location.name, Encounter.status)
         .join(AppointmentType, AppointmentType.id == Appointment.type_id)
@@ -257,7 +266,11 @@ async def _views(session, conditions, zone_of, *, order=None, limit=None) -> lis
         query = query.limit(limit)
     rows = (await session.execute(query)).all()
     patients = await _names(session, [r[0].patient_id for r in rows])
-    providers = await provider_names(session, list({r[0].provider_id for r in rows}))
+    wanted = {r[0].provider_id for r in rows}
+    known = known_providers or {}
+    providers = {pid: known[pid] for pid in wanted if pid in known}
+    if wanted - providers.keys():
+        providers.update(await provider_names(session, list(wanted - providers.keys())))
     views = []
     for appointment, type_name, colour, location_name, encounter_status in rows:
         zone = zoneinfo.ZoneInfo(await zone_of(appointment.location_id))
@@ -292,9 +305,10 @@ async def _views(session, conditions, zone_of, *, order=None, limit=None) -> lis
     return views
 
 
-def _zone_lookup(session, default: str):
-    """A cached ``location id -> IANA zone`` (a location without one uses the clinic's)."""
-    cache: dict[uuid.UUID, str] = {}
+def _zone_lookup(session, default: str, known: dict[uuid.UUID, str | None] | None = None):
+    """A cached ``location id -> IANA zone`` (a location without one uses the clinic's);
+    ``known``: zones of locations already read (others are looked up)."""
+    cache: dict[uuid.UUID, str] = {lid: zone or default for lid, zone in (known or {}).items()}
 
     async def zone_of(location_id: uuid.UUID) -> str:
         if location_id not in cache:
@@ -351,7 +365,7 @@ class CalendarState:
 
 async def _calendar_context(request: Request, session, state: CalendarState) -> dict[str, Any]:
     """Everything the calendar template draws; records the audit event of the view."""
-    providers = await _active_providers(session)
+    providers, all_provider_names = await _provider_directory(session)
     locations = await _active_locations(session)
     provider_ids = {p for p, _ in providers}
     location_by_id = {loc.id: loc for loc in locations}
@@ -365,16 +379,13 @@ async def _calendar_context(request: Request, session, state: CalendarState) -> 
         elif locations:
             state.location_id = locations[0].id
     clinic_zone = _clinic_zone(request)
+    provider_places = await _provider_locations(session, state.provider_id) if state.provider_id else set()
     if state.location_id:
         zone_name = location_by_id[state.location_id].time_zone or clinic_zone
     else:
         # a provider's week is shown in the zone of the places they work, when they agree
         places = (
-            {
-                location_by_id[loc].time_zone or clinic_zone
-                for loc in await _provider_locations(session, state.provider_id)
-                if loc in location_by_id
-            }
+            {location_by_id[loc].time_zone or clinic_zone for loc in provider_places if loc in location_by_id}
             if state.provider_id
             else set()
         )
@@ -389,7 +400,7 @@ async def _calendar_context(request: Request, session, state: CalendarState) -> 
     # who works where, in this view
     pairs: list[tuple[uuid.UUID, uuid.UUID]] = []
     if state.provider_id:
-        pairs = [(state.provider_id, loc) for loc in await _provider_locations(session, state.provider_id)]
+        pairs = [(state.provider_id, loc) for loc in provider_places]
     elif state.location_id:
         pairs = [(p, state.location_id) for p in await _location_providers(session, state.location_id)]
     pairs = [(p, loc) for p, loc in pairs if p in provider_ids and loc in location_by_id]
@@ -405,8 +416,11 @@ async def _calendar_context(request: Request, session, state: CalendarState) -> 
         conditions.append(Appointment.provider_id == state.provider_id)
     else:
         conditions.append(Appointment.location_id == state.location_id)
+    zone_of = _zone_lookup(session, clinic_zone, {loc.id: loc.time_zone for loc in locations})
     views = (
-        await _views(session, conditions, _zone_lookup(session, clinic_zone)) if pairs or state.day else []
+        await _views(session, conditions, zone_of, known_providers=all_provider_names)
+        if pairs or state.day
+        else []
     )
     await _audit_list(session, views, "calendar")
 
