@@ -47,6 +47,7 @@ from core.web.inputs import (
     raise_errors,
 )
 from core.web.inputs import Reader as InputReader
+from core.web.listing import Listing, fetch_page, filter_listing
 from core.web.render import page
 
 #: Annotate a handler parameter ``db_session: DbSession`` to receive the request's
@@ -62,6 +63,7 @@ __all__ = [
     "Encounter",
     "InputErrors",
     "InputReader",
+    "Listing",
     "Location",
     "Manifest",
     "NavItem",
@@ -80,7 +82,9 @@ __all__ = [
     "current_tenant_id",
     "enqueue_job",
     "errors_by_field",
+    "fetch_page",
     "field_error",
+    "filter_listing",
     "grant_global_table",
     "hookimpl",
     "hookspec",

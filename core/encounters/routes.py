@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from litestar import Request, get, patch, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core.audit.record import record
@@ -21,15 +21,8 @@ from core.encounters import status as lifecycle
 from core.encounters.models import Encounter
 from core.plugin_api import DbSession
 from core.web.context import site_of
-from core.web.inputs import (
-    Reader,
-    field_error,
-    parse_bound,
-    parse_limit,
-    parse_offset,
-    parse_uuid,
-    raise_errors,
-)
+from core.web.inputs import Reader, field_error, raise_errors
+from core.web.listing import fetch_page, filter_listing
 
 READ = [requires("core:encounters", "read")]
 WRITE = [requires("core:encounters", "write")]
@@ -85,50 +78,27 @@ async def list_encounters(
     overlapping that window and take a date-time with offset or a date (whole days in the
     clinic's time zone); ``status`` may list several, comma-separated. Paginated with
     ``limit`` (1-200, default 50) and ``offset``; ``total`` counts every match."""
-    errors: list[dict[str, str]] = []
-    query = select(Encounter)
-    for name, value, column in (
-        ("patient_id", patient_id, Encounter.patient_id),
-        ("provider_id", provider_id, Encounter.provider_id),
-        ("location_id", location_id, Encounter.location_id),
-    ):
-        if value is not None:
-            parsed = parse_uuid(value)
-            if parsed is None:
-                errors.append({"field": name, "reason": "must be an id (a UUID)"})
-            else:
-                query = query.where(column == parsed)
     tz = _tenant_tz(request)
-    for name, value, end in (("from", from_, False), ("to", to, True)):
-        if value is not None:
-            bound, problem = parse_bound(value, tz, end=end)
-            if problem:
-                errors.append({"field": name, "reason": problem})
-            elif end:
-                query = query.where(Encounter.starts_at < bound)
-            else:
-                query = query.where(Encounter.ends_at > bound)
-    if status is not None:
-        wanted = [s.strip() for s in status.split(",") if s.strip()]
-        unknown = [s for s in wanted if s not in lifecycle.STATUSES]
-        if unknown or not wanted:
-            errors.append({"field": "status", "reason": f"must be among {', '.join(lifecycle.STATUSES)}"})
-        else:
-            query = query.where(Encounter.status.in_(wanted))
-    page_size, problem = parse_limit(limit)
-    if problem:
-        errors.append({"field": "limit", "reason": problem})
-    skip, problem = parse_offset(offset)
-    if problem:
-        errors.append({"field": "offset", "reason": problem})
-    raise_errors(errors)
-
-    total = await db_session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = list(
-        await db_session.scalars(
-            query.order_by(Encounter.starts_at, Encounter.id).limit(page_size).offset(skip)
-        )
+    listing = filter_listing(
+        select(Encounter),
+        ids=(
+            ("patient_id", patient_id, Encounter.patient_id),
+            ("provider_id", provider_id, Encounter.provider_id),
+            ("location_id", location_id, Encounter.location_id),
+        ),
+        window=(from_, to),
+        starts_at=Encounter.starts_at,
+        ends_at=Encounter.ends_at,
+        time_zone=tz,
+        status=status,
+        status_column=Encounter.status,
+        statuses=lifecycle.STATUSES,
+        limit=limit,
+        offset=offset,
     )
+    raise_errors(listing.errors)
+
+    rows, total = await fetch_page(db_session, listing, Encounter.starts_at, Encounter.id)
     zones = await services.time_zones(db_session, {e.location_id for e in rows}, tz)
     by_patient: dict[uuid.UUID, list[str]] = defaultdict(list)
     for encounter in rows:
@@ -146,8 +116,8 @@ async def list_encounters(
     return {
         "items": [services.encounter_json(e, zones.get(e.location_id, tz)) for e in rows],
         "total": total,
-        "limit": page_size,
-        "offset": skip,
+        "limit": listing.limit,
+        "offset": listing.offset,
     }
 
 

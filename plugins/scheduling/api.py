@@ -20,12 +20,14 @@ from typing import Annotated, Any
 from litestar import Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core.plugin_api import (
     DbSession,
     Location,
     Patient,
+    fetch_page,
+    filter_listing,
     phi_route,
     plugin_config,
     provider_names,
@@ -234,53 +236,29 @@ async def list_appointments(
     overlapping the window (dates are whole days in the clinic's zone); ``status`` may list
     several, comma-separated. ``limit`` 1-500 (default 100), ``offset``; ``total`` counts
     every match. Each patient whose appointments are listed gets a read event."""
-    errors: list[dict[str, str]] = []
-    query = select(Appointment)
-    for name, value, column in (
-        ("patient_id", patient_id, Appointment.patient_id),
-        ("provider_id", provider_id, Appointment.provider_id),
-        ("location_id", location_id, Appointment.location_id),
-    ):
-        if value is not None:
-            parsed = parse_uuid(value)
-            if parsed is None:
-                errors.append({"field": name, "reason": "must be an id (a UUID)"})
-            else:
-                query = query.where(column == parsed)
-    zone = _clinic_zone(request)
-    for name, value, end in (("from", from_, False), ("to", to, True)):
-        if value is not None:
-            bound, problem = _bound(value, zone, end=end)
-            if problem:
-                errors.append({"field": name, "reason": problem})
-            elif end:
-                query = query.where(Appointment.starts_at < bound)
-            else:
-                query = query.where(Appointment.ends_at > bound)
-    if status is not None:
-        wanted = [s.strip() for s in status.split(",") if s.strip()]
-        if not wanted or any(s not in STATUSES for s in wanted):
-            errors.append({"field": "status", "reason": f"must be among {', '.join(STATUSES)}"})
-        else:
-            query = query.where(Appointment.status.in_(wanted))
-    page_size, skip = 100, 0
-    if limit is not None:
-        if not limit.isdigit() or not 1 <= int(limit) <= 500:
-            errors.append({"field": "limit", "reason": "must be a whole number from 1 to 500"})
-        else:
-            page_size = int(limit)
-    if offset is not None:
-        if not offset.isdigit():
-            errors.append({"field": "offset", "reason": "must be a whole number, 0 or more"})
-        else:
-            skip = int(offset)
-    raise_errors(errors)
-    total = await db_session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = list(
-        await db_session.scalars(
-            query.order_by(Appointment.starts_at, Appointment.id).limit(page_size).offset(skip)
-        )
+    listing = filter_listing(
+        select(Appointment),
+        ids=(
+            ("patient_id", patient_id, Appointment.patient_id),
+            ("provider_id", provider_id, Appointment.provider_id),
+            ("location_id", location_id, Appointment.location_id),
+        ),
+        window=(from_, to),
+        starts_at=Appointment.starts_at,
+        ends_at=Appointment.ends_at,
+        time_zone=_clinic_zone(request),
+        status=status,
+        status_column=Appointment.status,
+        statuses=STATUSES,
+        limit=limit,
+        offset=offset,
+        default_limit=100,
+        max_limit=500,
+        parse_id=parse_uuid,
+        bound=_bound,
     )
+    raise_errors(listing.errors)
+    rows, total = await fetch_page(db_session, listing, Appointment.starts_at, Appointment.id)
     by_patient: dict[uuid.UUID, list[str]] = defaultdict(list)
     for a in rows:
         by_patient[a.patient_id].append(str(a.id))
@@ -295,7 +273,7 @@ async def list_appointments(
         )
     items = await _render(request, db_session, rows)
     await db_session.commit()
-    return {"items": items, "total": total, "limit": page_size, "offset": skip}
+    return {"items": items, "total": total, "limit": listing.limit, "offset": listing.offset}
 
 
 @phi_route
