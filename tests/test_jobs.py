@@ -291,6 +291,13 @@ async def test_dispatcher_and_worker_run_a_job_to_completion(
             return row["status"] == "done"
 
         await wait_until(done, within=15, what="the outbox row is done")
+
+        # the row commits inside the job; arq then still records the result. Closing the
+        # worker before that finishes cancels the job's task, so wait for arq too.
+        async def finished():
+            return worker.jobs_complete >= 1 and all(t.done() for t in worker.tasks.values())
+
+        await wait_until(finished, within=15, what="arq finished the job")
     finally:
         await worker.close()  # cancels the worker's main task, runs on_shutdown
         run.cancel()
