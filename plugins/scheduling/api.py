@@ -377,6 +377,18 @@ async def reschedule_appointment(
     return out
 
 
+async def _change(
+    request: Request, db_session: DbSession, appointment_id: uuid.UUID, change: Any, *args: Any
+) -> dict:
+    """Lock the appointment, apply ``change`` (a ``booking`` transition, given ``args``
+    after the appointment), answer it and commit."""
+    appointment = await _find(db_session, appointment_id, for_update=True)
+    await change(db_session, site_of(request).hooks, appointment, *args)
+    out = await _answer(request, db_session, appointment)
+    await db_session.commit()
+    return out
+
+
 @phi_route
 @post(
     "/api/scheduling/appointments/{appointment_id:uuid}/cancel",
@@ -391,11 +403,7 @@ async def cancel_appointment(
     reader = Reader(data, allowed={"reason"})
     reason = reader.text("reason", required=True, max_length=500)
     reader.raise_if_any()
-    appointment = await _find(db_session, appointment_id, for_update=True)
-    await booking.cancel(db_session, site_of(request).hooks, appointment, reason)
-    out = await _answer(request, db_session, appointment)
-    await db_session.commit()
-    return out
+    return await _change(request, db_session, appointment_id, booking.cancel, reason)
 
 
 @phi_route
@@ -408,11 +416,7 @@ async def cancel_appointment(
 async def confirm_appointment(
     request: Request, db_session: DbSession, appointment_id: FromPath[uuid.UUID]
 ) -> dict:
-    appointment = await _find(db_session, appointment_id, for_update=True)
-    await booking.confirm(db_session, site_of(request).hooks, appointment)
-    out = await _answer(request, db_session, appointment)
-    await db_session.commit()
-    return out
+    return await _change(request, db_session, appointment_id, booking.confirm)
 
 
 @phi_route
@@ -426,11 +430,7 @@ async def check_in_appointment(
     request: Request, db_session: DbSession, appointment_id: FromPath[uuid.UUID]
 ) -> dict:
     """The patient arrived: creates (or starts) the visit's encounter; ``encounter_id``."""
-    appointment = await _find(db_session, appointment_id, for_update=True)
-    await booking.check_in(db_session, site_of(request).hooks, appointment)
-    out = await _answer(request, db_session, appointment)
-    await db_session.commit()
-    return out
+    return await _change(request, db_session, appointment_id, booking.check_in)
 
 
 @phi_route
@@ -443,11 +443,7 @@ async def check_in_appointment(
 async def no_show_appointment(
     request: Request, db_session: DbSession, appointment_id: FromPath[uuid.UUID]
 ) -> dict:
-    appointment = await _find(db_session, appointment_id, for_update=True)
-    await booking.mark_no_show(db_session, site_of(request).hooks, appointment)
-    out = await _answer(request, db_session, appointment)
-    await db_session.commit()
-    return out
+    return await _change(request, db_session, appointment_id, booking.mark_no_show)
 
 
 ROUTES: list = [
