@@ -28,7 +28,17 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.seed import DATA_DIR, FULL, QUICK, Scale, asyncpg_dsn, bench_settings, prepare, seed
+from bench.seed import (
+    FULL,
+    QUICK,
+    Scale,
+    asyncpg_dsn,
+    bench_settings,
+    data_dir_for,
+    database_for,
+    prepare,
+    seed,
+)
 from core.settings import REPO_ROOT, Settings
 
 HERE = Path(__file__).resolve().parent
@@ -138,7 +148,7 @@ async def seeded_scale(settings: Settings) -> tuple[int, int] | None:
         await conn.close()
 
 
-async def create_sessions(settings: Settings) -> int:
+async def create_sessions(settings: Settings, data_dir: Path) -> int:
     """One signed-in session per load user (tokens.tsv) for the chart page scenario."""
     from redis.asyncio import Redis
 
@@ -154,7 +164,7 @@ async def create_sessions(settings: Settings) -> int:
     count = 0
     lines = []
     try:
-        for line in (DATA_DIR / "tokens.tsv").read_text().splitlines():
+        for line in (data_dir / "tokens.tsv").read_text().splitlines():
             slug, user_id, _ = line.split("\t")
             if not user_id:
                 continue
@@ -165,7 +175,7 @@ async def create_sessions(settings: Settings) -> int:
             count += 1
     finally:
         await redis.aclose()
-    (DATA_DIR / "sessions.tsv").write_text("".join(lines))
+    (data_dir / "sessions.tsv").write_text("".join(lines))
     return count
 
 
@@ -275,8 +285,8 @@ class Server:
 # -- load -----------------------------------------------------------------------------------
 
 
-def wrk(wrk_bin: str, port: int, scenario: str, connections: int, seconds: int) -> dict:
-    env = dict(os.environ, BENCH_DATA=str(DATA_DIR), BENCH_LUA_DIR=str(HERE / "scenarios"))
+def wrk(wrk_bin: str, port: int, scenario: str, connections: int, seconds: int, data_dir: Path) -> dict:
+    env = dict(os.environ, BENCH_DATA=str(data_dir), BENCH_LUA_DIR=str(HERE / "scenarios"))
     cmd = [
         wrk_bin, "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{seconds}s",
         "--timeout", "5s", "-s", str(HERE / "scenarios" / f"{scenario}.lua"), f"http://127.0.0.1:{port}",
@@ -356,12 +366,12 @@ def casbin_micro(tenants: int = 1000, users: int = 10, checks: int = 200_000) ->
 # -- profile --------------------------------------------------------------------------------
 
 
-def profile_chart(py_spy: str, server: Server, wrk_bin: str, seconds: int) -> dict:
+def profile_chart(py_spy: str, server: Server, wrk_bin: str, seconds: int, data_dir: Path) -> dict:
     pids = server.worker_pids()
     if not pids:
         return {"skipped": "no worker process found"}
-    raw = DATA_DIR / "profile-chart.txt"
-    svg = DATA_DIR / "profile-chart.svg"
+    raw = data_dir / "profile-chart.txt"
+    svg = data_dir / "profile-chart.svg"
     spies = [
         subprocess.Popen([py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
                           "--format", fmt, "--output", str(out), "--nonblocking"],
@@ -370,7 +380,7 @@ def profile_chart(py_spy: str, server: Server, wrk_bin: str, seconds: int) -> di
         for pid in pids[:1]
     ]  # fmt: skip
     time.sleep(1)
-    wrk(wrk_bin, server.port, "chart", 64, seconds)
+    wrk(wrk_bin, server.port, "chart", 64, seconds, data_dir)
     for spy in spies:
         try:
             _, err = spy.communicate(timeout=seconds + 30)
@@ -416,10 +426,10 @@ def _frame(frame: str) -> str:
 # -- the run --------------------------------------------------------------------------------
 
 
-def print_table(results: dict) -> None:
+def print_table(results: dict, scenarios: list[tuple[str, str]]) -> None:
     limit64 = results["scenarios"]["limit"]["64"]["rps"]
     rows = [("scenario", "conns", "req/s", "p50 ms", "p95 ms", "p99 ms", "x limit", "errors")]
-    for name, _ in SCENARIOS:
+    for name, _ in scenarios:
         for c in CONNECTIONS:
             r = results["scenarios"][name][str(c)]
             limit = results["scenarios"]["limit"][str(c)]["rps"] or 1
@@ -431,14 +441,53 @@ def print_table(results: dict) -> None:
     o = results["overheads"]
     print()
     print(f"limit at 64 conns: {limit64:.0f} req/s")
-    print(f"RLS: chart read at 64 conns {o['rls']['rps_rls_on']:.0f} req/s with RLS, {o['rls']['rps_rls_off']:.0f} "
-          f"without: overhead {o['rls']['overhead_pct']:+.1f} %")  # fmt: skip
+    if "rls" in o:
+        print(f"RLS: chart read at 64 conns {o['rls']['rps_rls_on']:.0f} req/s with RLS, {o['rls']['rps_rls_off']:.0f} "
+              f"without: overhead {o['rls']['overhead_pct']:+.1f} % (alternating slices, two servers)")  # fmt: skip
     print(f"casbin: {o['casbin']['us_per_check']} µs per Authorizer.allowed (uncached enforce: "
           f"{o['casbin']['us_per_uncached_enforce']} µs) at {o['casbin']['tenants']} tenants x "
           f"{o['casbin']['users_per_tenant']} users")  # fmt: skip
-    a = o["audit"]
-    print(f"audit: written {a['write_rate']:.0f} events/s during the chart read at 64 conns; sealed "
-          f"{a['seal_rate']:.0f} events/s = {a['seal_to_write']:.1f}x the write rate (target >= 2x)")  # fmt: skip
+    a = o.get("audit")
+    if a:
+        print(f"audit: written {a['write_rate']:.0f} events/s during the chart read at 64 conns; sealed "
+              f"{a['seal_rate']:.0f} events/s = {a['seal_to_write']:.1f}x the write rate (target >= 2x)")  # fmt: skip
+
+
+def rls_ab(wrk_bin: str, on: Server, off: Server, seconds: int, data_dir: Path, rounds: int = 4) -> dict:
+    """The chart read at 64 connections against two servers running side by side — the app
+    role (RLS forced) and the owner (a superuser, which RLS does not apply to) — in
+    alternating slices (on, off, off, on, ...), so the machine's load hits both alike."""
+    slice_seconds = max(2, seconds // 2)
+    runs: dict[str, list[dict]] = {"on": [], "off": []}
+    for i in range(rounds):
+        order = ("on", "off") if i % 2 == 0 else ("off", "on")
+        for arm in order:
+            server = on if arm == "on" else off
+            runs[arm].append(wrk(wrk_bin, server.port, "chart", 64, slice_seconds, data_dir))
+
+    def total(arm: str) -> dict:
+        rs = runs[arm]
+        requests = sum(r["requests"] for r in rs)
+        secs = sum(r["seconds"] for r in rs)
+        return {
+            "rps": round(requests / secs, 1) if secs else 0.0,
+            "p99_ms": sorted(r["p99_ms"] for r in rs)[len(rs) // 2],
+            "slices_rps": [r["rps"] for r in rs],
+        }
+
+    a, b = total("on"), total("off")
+    return {
+        "rps_rls_on": a["rps"],
+        "rps_rls_off": b["rps"],
+        "p99_ms_on": a["p99_ms"],
+        "p99_ms_off": b["p99_ms"],
+        "slices_on": a["slices_rps"],
+        "slices_off": b["slices_rps"],
+        "overhead_pct": round((b["rps"] / a["rps"] - 1) * 100, 1) if a["rps"] else None,
+        "method": f"chart read at 64 conns, two servers side by side (app role with RLS forced; the "
+        f"owner, a superuser that RLS does not apply to), {rounds} alternating slices of "
+        f"{slice_seconds} s each",
+    }
 
 
 def main() -> None:
@@ -447,15 +496,29 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, help="seconds per wrk run (quick 8, full 30)")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (default 2)")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--database", default="tessera_bench")
+    parser.add_argument("--database", help="default: tessera_bench (quick), tessera_bench_1000x1000 (full)")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
     parser.add_argument("--reseed", action="store_true", help="recreate the database even if it matches")
+    parser.add_argument("--jobs", type=int, help="seeding processes (default: one per core, at most 4)")
+    parser.add_argument("--seed-only", action="store_true", help="seed (if needed) and stop")
+    parser.add_argument(
+        "--scenarios",
+        help="comma-separated subset of " + ",".join(n for n, _ in SCENARIOS) + " (limit is always run)",
+    )
     args = parser.parse_args()
     scale: Scale = FULL if args.full else QUICK
     seconds = args.seconds or (30 if args.full else 8)
-    settings = bench_settings(args.database, args.redis_url)
-    wrk_bin = ensure_wrk()
-    py_spy = ensure_py_spy()
+    database = args.database or database_for(scale)
+    data_dir = data_dir_for(scale)
+    settings = bench_settings(database, args.redis_url)
+    chosen = [n for n, _ in SCENARIOS]
+    if args.scenarios:
+        wanted = {"limit", *(x.strip() for x in args.scenarios.split(",") if x.strip())}
+        unknown = wanted - set(chosen)
+        if unknown:
+            sys.exit(f"bench: unknown scenario(s) {', '.join(sorted(unknown))}")
+        chosen = [n for n in chosen if n in wanted]
+    scenarios = [(n, t) for n, t in SCENARIOS if n in chosen]
 
     seeding: dict = {"reused": True}
     have = asyncio.run(seeded_scale(settings))
@@ -465,18 +528,21 @@ def main() -> None:
         or have is None
         or have[0] != want[0]
         or have[1] < want[1]
-        or not all((DATA_DIR / name).exists() for name in ("tokens.tsv", "targets.tsv", "schedule.tsv"))
+        or not all((data_dir / name).exists() for name in ("tokens.tsv", "targets.tsv", "schedule.tsv"))
     ):
-        say(f"seeding {args.database}: {scale.tenants} tenants x {scale.patients} patients (COPY)")
+        say(f"seeding {database}: {scale.tenants} tenants x {scale.patients} patients (COPY)")
         started = time.monotonic()
         prepare(settings)
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-        seeding = asyncio.run(seed(settings, scale))
+        seeding = seed(settings, scale, data_dir, args.jobs)
         seeding["seconds_total"] = round(time.monotonic() - started, 1)
-        say(f"seeded in {seeding['seconds_total']} s: {seeding['rows']}")
+        say(f"seeded in {seeding['seconds_total']} s ({seeding['jobs']} processes): {seeding['rows']}")
     else:
-        say(f"reusing {args.database} ({have[0]} tenants, {have[1]} patients); --reseed to recreate")
-    say(f"created {asyncio.run(create_sessions(settings))} sessions in Redis")
+        say(f"reusing {database} ({have[0]} tenants, {have[1]} patients); --reseed to recreate")
+    if args.seed_only:
+        return
+    wrk_bin = ensure_wrk()
+    py_spy = ensure_py_spy()
+    say(f"created {asyncio.run(create_sessions(settings, data_dir))} sessions in Redis")
 
     async def pg_version() -> str:
         conn = await asyncpg.connect(asyncpg_dsn(settings.owner_url()))
@@ -489,7 +555,7 @@ def main() -> None:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "mode": "full" if args.full else "quick",
         "scale": {"tenants": scale.tenants, "patients_per_tenant": scale.patients},
-        "machine": machine_info(asyncio.run(pg_version())),
+        "machine": machine_info(asyncio.run(pg_version())) | {"load_average_at_start": os.getloadavg()},
         "server": {
             "workers": args.workers,
             "db_pool_size": Settings().db_pool_size,
@@ -506,16 +572,16 @@ def main() -> None:
     server.start()
     try:
         say("warming up")
-        for name, _ in SCENARIOS:
-            wrk(wrk_bin, args.port, name, 16, 3)
+        for name, _ in scenarios:
+            wrk(wrk_bin, args.port, name, 16, 3, data_dir)
         asyncio.run(seal_backlog(settings))  # start the audit measurement with no backlog
-        for name, title in SCENARIOS:
+        for name, title in scenarios:
             results["scenarios"][name] = {"title": title}
             for c in CONNECTIONS:
                 before = asyncio.run(audit_counts(settings)) if (name, c) == ("chart", 64) else None
-                r = wrk(wrk_bin, args.port, name, c, seconds)
+                r = wrk(wrk_bin, args.port, name, c, seconds, data_dir)
                 results["scenarios"][name][str(c)] = r
-                say(f"{name:7} c={c:<3} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f}  p95 {r['p95_ms']:6.1f}  "
+                say(f"{name:8} c={c:<3} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f}  p95 {r['p95_ms']:6.1f}  "
                     f"p99 {r['p99_ms']:6.1f} ms  errors {r['errors'] + r['non_2xx']}")  # fmt: skip
                 if before is not None:
                     after = asyncio.run(audit_counts(settings))
@@ -533,37 +599,27 @@ def main() -> None:
                         "method": "audit rows inserted during the chart read at 64 conns / run time, vs. "
                         "one seal_all() pass over that backlog (sealer role, right after the run)",
                     }
-        if py_spy:
-            say("profiling one worker with py-spy during a chart read at 64 conns")
-            results["profile_chart"] = profile_chart(py_spy, server, wrk_bin, seconds)
-        else:
-            results["profile_chart"] = {"skipped": "py-spy could not be installed"}
-        # the RLS-off control run in the same session: limit and chart again, back to back
-        rls_on = wrk(wrk_bin, args.port, "chart", 64, seconds)
+        if "chart" in chosen:
+            if py_spy:
+                say("profiling one worker with py-spy during a chart read at 64 conns")
+                results["profile_chart"] = profile_chart(py_spy, server, wrk_bin, seconds, data_dir)
+            else:
+                results["profile_chart"] = {"skipped": "py-spy could not be installed"}
+            say("RLS on vs. off: a second server connected as the owner, chart reads alternating")
+            owner = Server(settings, args.port + 1, args.workers, bypass_rls=True)
+            owner.start()
+            try:
+                wrk(wrk_bin, owner.port, "chart", 16, 3, data_dir)
+                results["overheads"]["rls"] = rls_ab(wrk_bin, server, owner, seconds, data_dir)
+            finally:
+                owner.stop()
     finally:
         server.stop()
-    say("restarting the server connected as the owner (not subject to RLS)")
-    server = Server(settings, args.port, args.workers, bypass_rls=True)
-    server.start()
-    try:
-        wrk(wrk_bin, args.port, "chart", 16, 3)
-        rls_off = wrk(wrk_bin, args.port, "chart", 64, seconds)
-    finally:
-        server.stop()
-    results["overheads"]["rls"] = {
-        "rps_rls_on": rls_on["rps"],
-        "rps_rls_off": rls_off["rps"],
-        "p99_ms_on": rls_on["p99_ms"],
-        "p99_ms_off": rls_off["p99_ms"],
-        "overhead_pct": round((rls_off["rps"] / rls_on["rps"] - 1) * 100, 1) if rls_on["rps"] else None,
-        "method": "chart read at 64 conns as the app role (RLS forced) vs. the same server restarted "
-        "with TESSERA_APP_DATABASE_URL = the owner (superuser, bypasses RLS); same data, same run",
-    }
     say("casbin micro-benchmark (1,000 tenants x 10 users)")
     results["overheads"]["casbin"] = casbin_micro()
     RESULTS.write_text(json.dumps(results, indent=2, default=str))
     print()
-    print_table(results)
+    print_table(results, scenarios)
     say(f"wrote {RESULTS.relative_to(REPO_ROOT)}")
 
 
