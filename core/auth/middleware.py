@@ -14,13 +14,14 @@ from contextlib import asynccontextmanager
 from http.cookies import CookieError, SimpleCookie
 
 from litestar.types import ASGIApp, Receive, Scope, Send
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth.models import ApiToken, Membership, PlatformOperator, User, token_usable
+from core.auth.models import Membership, PlatformOperator, User, token_usable
 from core.auth.principal import Principal, RequestMeta, reset_request_identity, set_request_identity
 from core.auth.sessions import COOKIE_NAME, SessionData
 from core.auth.tokens import looks_like_token, token_digest
+from core.db import hot
 from core.web.context import SiteContext, handler_uses_db_session, request_session
 
 PLATFORM = "platform"
@@ -64,7 +65,22 @@ def request_meta(scope: Scope) -> RequestMeta:
 
 #: ``api_tokens.last_used_at`` is written at most this often per token (seconds): it says
 #: "used lately", and a write per request would cost a row lock and a commit each time.
-LAST_USED_RESOLUTION = 60
+#: (An integration polling every minute would otherwise still write on every request.)
+LAST_USED_RESOLUTION = 15 * 60
+
+_TOKEN_LOOKUP = hot.TenantSQL(
+    "API token, its user and membership",
+    "SELECT t.id, t.scopes, t.revoked_at, t.expires_at, t.last_used_at, u.id AS user_id, u.email, "
+    "u.display_name, u.is_active, u.mfa_enabled_at, m.roles, m.status "
+    "FROM api_tokens t JOIN users u ON u.id = t.user_id "
+    "LEFT JOIN memberships m ON m.tenant_id = t.tenant_id AND m.user_id = t.user_id "
+    "WHERE t.tenant_id = $1 AND t.token_digest = $2",
+)
+_TOKEN_USED = hot.TenantSQL(
+    "API token used",
+    "UPDATE api_tokens SET last_used_at = $3 WHERE tenant_id = $1 AND id = $2 "
+    "AND (last_used_at IS NULL OR last_used_at < $4)",
+)
 
 
 class Authenticator:
@@ -114,55 +130,33 @@ class Authenticator:
         if not looks_like_token(token):
             return None, "token_invalid"
         async with self._session(session) as session:
-            # Token, user and membership in one statement. The tenant guard and RLS limit
-            # api_tokens and memberships to the current tenant; the membership is an outer
-            # join so that a token whose user left the clinic says so.
-            row = (
-                await session.execute(
-                    select(
-                        ApiToken.id,
-                        ApiToken.scopes,
-                        ApiToken.revoked_at,
-                        ApiToken.expires_at,
-                        ApiToken.last_used_at,
-                        User.id.label("user_id"),
-                        User.email,
-                        User.display_name,
-                        User.is_active,
-                        User.mfa_enabled_at,
-                        Membership.roles,
-                        Membership.status,
-                    )
-                    .select_from(ApiToken)
-                    .join(User, User.id == ApiToken.user_id)
-                    .outerjoin(
-                        Membership,
-                        (Membership.tenant_id == ApiToken.tenant_id)
-                        & (Membership.user_id == ApiToken.user_id),
-                    )
-                    .where(ApiToken.token_digest == token_digest(token))
-                )
-            ).first()
+            # Token, user and membership in one statement (hand-written: it runs on every
+            # API request). The membership is an outer join so that a token whose user
+            # left the clinic says so; RLS limits both tenant tables as well.
+            row = await hot.fetchrow(session, _TOKEN_LOOKUP, token_digest(token))
             if row is None:
                 return None, "token_invalid"
             now = dt.datetime.now(dt.UTC)
-            if not token_usable(row.revoked_at, row.expires_at, now):
+            if not token_usable(row["revoked_at"], row["expires_at"], now):
                 return None, "token_revoked"
-            if not row.is_active or row.status != "active":
+            if not row["is_active"] or row["status"] != "active":
                 return None, "account_inactive"
-            if row.last_used_at is None or (now - row.last_used_at).total_seconds() > LAST_USED_RESOLUTION:
-                await self._mark_used(session, row.id, now)
+            if (
+                row["last_used_at"] is None
+                or (now - row["last_used_at"]).total_seconds() > LAST_USED_RESOLUTION
+            ):
+                await self._mark_used(session, row["id"], now)
         return Principal(
-            user_id=row.user_id,
-            email=row.email,
-            display_name=row.display_name,
+            user_id=row["user_id"],
+            email=row["email"],
+            display_name=row["display_name"],
             tenant_id=site.tenant.id,
-            roles=frozenset(row.roles or ()),
+            roles=frozenset(row["roles"] or ()),
             via="token",
-            token_id=row.id,
-            token_scopes=frozenset(row.scopes or ()),
+            token_id=row["id"],
+            token_scopes=frozenset(row["scopes"] or ()),
             mfa_verified=True,
-            mfa_enrolled=row.mfa_enabled_at is not None,
+            mfa_enrolled=row["mfa_enabled_at"] is not None,
         ), None
 
     @staticmethod
@@ -170,14 +164,7 @@ class Authenticator:
         """Record that the token was used, committed at once (also when the request then
         fails). The condition makes concurrent requests with the same token write once."""
         cutoff = now - dt.timedelta(seconds=LAST_USED_RESOLUTION)
-        await session.execute(
-            update(ApiToken)
-            .where(
-                ApiToken.id == token_id,
-                or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < cutoff),
-            )
-            .values(last_used_at=now)
-        )
+        await hot.execute(session, _TOKEN_USED, token_id, now, cutoff)
         await session.commit()
 
     async def from_session(

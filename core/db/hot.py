@@ -1,0 +1,99 @@
+"""Hand-written SQL for the few statements every request runs (docs/benchmarks.md).
+
+The ORM costs ~1-2 ms of CPU per statement (compiling, cache keys, the tenant guard's
+``with_loader_criteria``, building objects); on the chart read that was most of the request.
+The hottest statements (the token look-up, a patient and its contacts by id, the audit
+INSERT) are written here as SQL and run on the driver connection of the request's own
+session: same connection, same transaction, same role, so RLS applies to them exactly as
+to ORM statements.
+
+Tenancy stays layered as in docs/security.md:
+
+* layer 1 — :func:`driver` refuses to run without a tenant scope (``unscoped`` platform
+  code has no business on these paths) and keeps the session in the tenant it began with;
+* layer 2 — a :class:`TenantSQL` must compare ``tenant_id`` with ``$1`` and every call binds
+  ``$1`` to the current tenant: the same condition the ORM guard adds, written in;
+* layer 3 — the transaction began with ``set_config('app.tenant_id', ...)`` (the session's
+  ``after_begin`` hook), so the RLS policies filter these statements too.
+
+Prepared statements are cached per connection by asyncpg.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.tenancy.context import TenantScopeError, current_tenant_id
+
+_SCOPE_KEY = "tessera_scope"  # the marker core.db.session keeps in session.info
+_TENANT_PARAM = re.compile(r"\btenant_id\s*=\s*\$1\b")
+_TENANT_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+\w+\s*\(\s*tenant_id\b[^)]*\)\s*VALUES\s*\(\s*\$1\b", re.I)
+
+
+class TenantSQL:
+    """A statement for :func:`fetchrow` / :func:`fetch` / :func:`execute`.
+
+    ``sql`` must compare a ``tenant_id`` with ``$1``, or be an INSERT whose first column is
+    ``tenant_id`` with the value ``$1`` (checked here, once, when the module declaring it is
+    imported); ``$1`` is always bound to the current tenant. Each tenant table
+    the statement reads needs that condition (or a join on ``tenant_id`` to a table that has
+    it) — the RLS policy backs it up either way.
+    """
+
+    __slots__ = ("name", "sql")
+
+    def __init__(self, name: str, sql: str) -> None:
+        if not (_TENANT_PARAM.search(sql) or _TENANT_INSERT.match(sql)):
+            raise ValueError(
+                f"{name}: a TenantSQL statement must compare tenant_id with $1 "
+                "(or INSERT tenant_id as its first column, from $1)"
+            )
+        self.name = name
+        self.sql = sql
+
+    def __repr__(self) -> str:
+        return f"TenantSQL({self.name!r})"
+
+
+async def driver(session: AsyncSession) -> tuple[asyncpg.Connection, uuid.UUID]:
+    """The asyncpg connection of ``session``'s transaction (begun in the current tenant)."""
+    tenant_id = current_tenant_id()
+    if tenant_id is None:
+        raise TenantScopeError("hand-written tenant SQL needs a tenant scope")
+    conn = await session.connection()  # begins the transaction: set_config ran in after_begin
+    begun = session.info.get(_SCOPE_KEY)
+    raw = (await conn.get_raw_connection()).driver_connection
+    if begun != tenant_id or not raw.is_in_transaction():
+        if begun is not None and begun != tenant_id:
+            raise TenantScopeError(
+                f"this transaction began in scope {begun} but the code now runs in {tenant_id}; "
+                "use a new session (or commit first) to work for another tenant"
+            )
+        # begun without a scope (and maybe without a statement yet): narrow it to this
+        # tenant through SQLAlchemy, which also starts the driver's transaction
+        await conn.execute(
+            text("SELECT set_config('app.tenant_id', :tenant_id, true)"), {"tenant_id": str(tenant_id)}
+        )
+        session.info[_SCOPE_KEY] = tenant_id
+    return raw, tenant_id
+
+
+async def fetchrow(session: AsyncSession, statement: TenantSQL, *args: Any) -> asyncpg.Record | None:
+    raw, tenant_id = await driver(session)
+    return await raw.fetchrow(statement.sql, tenant_id, *args)
+
+
+async def fetch(session: AsyncSession, statement: TenantSQL, *args: Any) -> list[asyncpg.Record]:
+    raw, tenant_id = await driver(session)
+    return await raw.fetch(statement.sql, tenant_id, *args)
+
+
+async def execute(session: AsyncSession, statement: TenantSQL, *args: Any) -> str:
+    raw, tenant_id = await driver(session)
+    return await raw.execute(statement.sql, tenant_id, *args)
