@@ -3,9 +3,13 @@ MRN, pagination; every search audited without the query text."""
 
 from __future__ import annotations
 
-from sqlalchemy import text
+import hashlib
 
-from core.patients.search import normalize, parse_query
+from sqlalchemy import select, text
+from sqlalchemy.dialects import postgresql
+
+from core.patients.models import Patient
+from core.patients.search import name_condition, normalize, parse_query, prefix_end
 from tests.test_patients_api import api, events  # noqa: F401 - the fixture and a helper
 
 PEOPLE = [
@@ -117,11 +121,25 @@ async def test_pagination(make_tenant, api):  # noqa: F811
         assert status.status_code == 422 and status.json()["detail"].startswith("status:")
 
 
-async def test_name_search_uses_the_pattern_indexes(owner_engine):
-    """The prefix LIKE on the normalised columns is an index range scan (text_pattern_ops),
-    whatever the database collation: checked on 5,000 synthetic rows in a rolled-back
-    transaction (as the owner), so the planner has statistics to choose by."""
+def test_prefix_end():
+    assert prefix_end("smi") == "smj"
+    assert prefix_end("a\U0010ffff") == "b"  # the last code point has no successor
+    assert prefix_end("\U0010ffff") is None
+    assert prefix_end("x\ud7ff") == "x\ue000"  # surrogates are skipped
+    assert prefix_end("") is None
+
+
+async def test_name_search_uses_the_pattern_indexes_under_rls(owner_engine, settings):
+    """The name prefixes are index range conditions (text_pattern_ops) *as the app role,
+    under row-level security*: there PostgreSQL only turns leakproof conditions into index
+    conditions, and LIKE is not leakproof (it used to be a filter over every patient of the
+    clinic). Checked on 5,000 synthetic rows in a rolled-back transaction, so the planner
+    has statistics to choose by."""
     tenant_id = "01a22256-0000-7000-8000-00000000beef"
+    statement = select(Patient.id).where(
+        name_condition(parse_query("ab, c"), Patient.family_norm, Patient.given_norm, Patient.preferred_norm)
+    )
+    compiled = statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
     async with owner_engine.connect() as conn:
         try:
             await conn.execute(
@@ -138,16 +156,16 @@ async def test_name_search_uses_the_pattern_indexes(owner_engine):
                 {"t": tenant_id},
             )
             await conn.execute(text("ANALYZE patients"))
-            plan = "\n".join(
-                row[0]
-                for row in await conn.execute(
-                    text(
-                        "EXPLAIN SELECT id FROM patients WHERE tenant_id = :t "
-                        "AND family_norm LIKE 'ab%' AND given_norm LIKE 'c%'"
-                    ),
-                    {"t": tenant_id},
-                )
-            )
+            await conn.exec_driver_sql(f'SET LOCAL ROLE "{settings.app_db_role}"')
+            await conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": tenant_id})
+            plan = "\n".join(row[0] for row in await conn.exec_driver_sql(f"EXPLAIN {compiled}"))
+            found = await conn.scalar(text(f"SELECT count(*) FROM ({compiled}) AS s"))
         finally:
             await conn.rollback()
-    assert "ix_patients_family_given" in plan and "~>=~ 'ab'" in plan, plan
+    assert "Index Cond" in plan and "family_norm ~>=~ 'ab'::text" in plan, plan
+    assert "family_norm ~<~ 'ac'::text" in plan, plan
+    assert found == sum(1 for i in range(1, 5001) if _md5(i).startswith("ab") and _md5(i * 7).startswith("c"))
+
+
+def _md5(i: int) -> str:
+    return hashlib.md5(str(i).encode()).hexdigest()

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, with_loader_criteria
 
@@ -28,6 +28,7 @@ from core.tenancy.models import Tenant
 _SCOPE_KEY = "tessera_scope"
 _UNSCOPED = "unscoped"
 _TENANTS_CHANGED = "tessera_tenants_changed"
+_SET_TENANT = "SELECT set_config('app.tenant_id', $1, true)"
 
 
 class TenantSession(Session):
@@ -46,10 +47,8 @@ def _begin_in_scope(session: Session, transaction, connection) -> None:
     marker = _scope_marker()
     session.info[_SCOPE_KEY] = marker
     if isinstance(marker, uuid.UUID):
-        connection.execute(
-            text("SELECT set_config('app.tenant_id', :tenant_id, true)"),
-            {"tenant_id": str(marker)},
-        )
+        # driver SQL: runs at the start of every transaction, no need to compile it each time
+        connection.exec_driver_sql(_SET_TENANT, (str(marker),))
     elif marker == _UNSCOPED:
         role = session.info.get("platform_role")
         if role:
@@ -70,10 +69,7 @@ def _check_same_scope(session: Session) -> None:
     if begun == now:
         return
     if begun is None and isinstance(now, uuid.UUID):
-        session.connection().execute(
-            text("SELECT set_config('app.tenant_id', :tenant_id, true)"),
-            {"tenant_id": str(now)},
-        )
+        session.connection().exec_driver_sql(_SET_TENANT, (str(now),))
         session.info[_SCOPE_KEY] = now
         return
     raise TenantScopeError(

@@ -2,7 +2,12 @@
 
 There are no contrib extensions (no ``unaccent``, no ``pg_trgm``), so each patient row
 carries normalised copies of its names, maintained by the ORM (see ``normalize``), with
-btree indexes using ``text_pattern_ops`` so ``LIKE 'prefix%'`` is an index range scan.
+btree indexes using ``text_pattern_ops``. A prefix is searched as the range
+``col ~>=~ 'smi' AND col ~<~ 'smj'`` rather than ``LIKE 'smi%'``: the result is the same,
+but the pattern comparison operators are *leakproof* and ``LIKE`` (``textlike``) is not,
+and under row-level security PostgreSQL only uses leakproof conditions as index
+conditions. With ``LIKE`` every search read all of the clinic's patients through the
+tenant prefix of the index and filtered them (docs/benchmarks.md).
 
 What a person may type in ``q``:
 
@@ -40,10 +45,26 @@ def normalize(value: str | None) -> str:
     return " ".join(_NOT_WORD.sub(" ", folded).split())
 
 
-def like_prefix(value: str) -> str:
-    """A LIKE pattern matching strings that start with ``value`` (escape character ``\\``)."""
-    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
+def prefix_end(value: str) -> str | None:
+    """The smallest string greater than every string starting with ``value``, in code point
+    (= UTF-8 byte, ``text_pattern_ops``) order; None when there is none."""
+    chars = list(value)
+    while chars:
+        last = ord(chars.pop()) + 1
+        if 0xD800 <= last <= 0xDFFF:  # surrogates are not characters: skip them
+            last = 0xE000
+        if last <= 0x10FFFF:
+            return "".join(chars) + chr(last)
+    return None
+
+
+def prefix_match(column, value: str) -> ColumnElement[bool]:
+    """``column`` starts with ``value``, as a range of the ``text_pattern_ops`` index."""
+    condition = column.op("~>=~", is_comparison=True)(value)
+    end = prefix_end(value)
+    if end is not None:
+        condition = and_(condition, column.op("~<~", is_comparison=True)(end))
+    return condition
 
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -104,27 +125,21 @@ def parse_query(q: str) -> ParsedQuery:
 
 
 def name_condition(parsed: ParsedQuery, family_col, given_col, preferred_col) -> ColumnElement[bool]:
-    """The WHERE clause for the name part of ``parsed`` (prefix LIKE on the normalised
-    columns, so the ``text_pattern_ops`` indexes apply)."""
+    """The WHERE clause for the name part of ``parsed``: prefix ranges on the normalised
+    columns (see the module's docstring for why not ``LIKE``)."""
     alternatives = []
     if parsed.single:
-        pattern = like_prefix(parsed.single)
         alternatives += [
-            family_col.like(pattern, escape="\\"),
-            given_col.like(pattern, escape="\\"),
-            preferred_col.like(pattern, escape="\\"),
+            prefix_match(family_col, parsed.single),
+            prefix_match(given_col, parsed.single),
+            prefix_match(preferred_col, parsed.single),
         ]
     for family, given in parsed.pairs:
         parts = []
         if family:
-            parts.append(family_col.like(like_prefix(family), escape="\\"))
+            parts.append(prefix_match(family_col, family))
         if given:
-            parts.append(
-                or_(
-                    given_col.like(like_prefix(given), escape="\\"),
-                    preferred_col.like(like_prefix(given), escape="\\"),
-                )
-            )
+            parts.append(or_(prefix_match(given_col, given), prefix_match(preferred_col, given)))
         if parts:
             alternatives.append(and_(*parts))
     return or_(*alternatives) if alternatives else false()

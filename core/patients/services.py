@@ -382,15 +382,24 @@ async def search_patients(
         conditions.append(Patient.mrn == number)
     if status != "any":
         conditions.append(Patient.status == status)
-    total = await session.scalar(select(func.count()).select_from(Patient).where(*conditions))
-    rows = await session.scalars(
-        select(Patient)
-        .where(*conditions)
-        .order_by(Patient.family_norm, Patient.given_norm, Patient.birth_date, Patient.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    result = SearchResult(items=list(rows), total=total or 0, limit=limit, offset=offset)
+    # The page and the total in one statement (a window count over the matching rows); only
+    # a page past the end needs the count on its own.
+    rows = (
+        await session.execute(
+            select(Patient, func.count().over().label("total"))
+            .where(*conditions)
+            .order_by(Patient.family_norm, Patient.given_norm, Patient.birth_date, Patient.id)
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    if rows:
+        total = rows[0].total
+    elif offset:
+        total = await session.scalar(select(func.count()).select_from(Patient).where(*conditions)) or 0
+    else:
+        total = 0
+    result = SearchResult(items=[row.Patient for row in rows], total=total, limit=limit, offset=offset)
     await record(
         session,
         action="read",
