@@ -92,7 +92,7 @@ async def create_patient(data: JSONBody[s.PatientCreate], db_session: DbSession)
     """Create a patient with the clinic's next MRN. A patient with the same name and birth
     date answers 409 with its id and MRN unless ``confirm_duplicate`` is true."""
     patient = await services.create_patient(db_session, data)
-    out = await services.patient_out(db_session, patient)
+    out = await services.patient_out(db_session, patient, contacts=patient.new_contacts)
     await db_session.commit()
     return out
 

@@ -170,9 +170,14 @@ async def active_contacts(session: AsyncSession, patient_id: uuid.UUID) -> list[
     return list(rows)
 
 
-async def patient_out(session: AsyncSession, patient: Patient) -> s.PatientOut:
-    contacts = [s.to_out(s.ContactOut, c) for c in await active_contacts(session, patient.id)]
-    return s.to_out(s.PatientOut, patient, emergency_contacts=contacts)
+async def patient_out(
+    session: AsyncSession, patient: Patient, contacts: list[PatientContact] | None = None
+) -> s.PatientOut:
+    """The API form of ``patient``; ``contacts``, when the caller has them (a patient just
+    created), saves reading them back."""
+    if contacts is None:
+        contacts = await active_contacts(session, patient.id)
+    return s.to_out(s.PatientOut, patient, emergency_contacts=[s.to_out(s.ContactOut, c) for c in contacts])
 
 
 # The chart read is the hottest PHI read: its two SELECTs are hand-written (core.db.hot),
@@ -229,6 +234,8 @@ def _check_patient_values(values: dict[str, Any]) -> None:
 
 
 async def create_patient(session: AsyncSession, data: s.PatientCreate) -> Patient:
+    """A new patient with the clinic's next MRN (``patient.new_contacts``: the contacts
+    created with it, in the order given)."""
     values = {n: getattr(data, n) for n in data.__struct_fields__}
     contacts = values.pop("emergency_contacts")
     confirm = values.pop("confirm_duplicate")
@@ -262,13 +269,14 @@ async def create_patient(session: AsyncSession, data: s.PatientCreate) -> Patien
     patient = Patient(mrn=await allocate_mrn(session), **values)
     session.add(patient)
     await session.flush()
-    for contact in contacts:
-        session.add(
-            PatientContact(
-                patient_id=patient.id,
-                **_clean({n: getattr(contact, n) for n in contact.__struct_fields__}, ("name",)),
-            )
+    patient.new_contacts = [
+        PatientContact(
+            patient_id=patient.id,
+            **_clean({n: getattr(contact, n) for n in contact.__struct_fields__}, ("name",)),
         )
+        for contact in contacts
+    ]
+    session.add_all(patient.new_contacts)
     await session.flush()
     await record(
         session,
