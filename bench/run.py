@@ -282,6 +282,55 @@ class Server:
         self.proc = None
 
 
+# -- CPU accounting -------------------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_times(pids: list[int] | None = None, name: str | None = None) -> dict[int, int]:
+    """pid -> user + system CPU ticks of ``pids`` or of every process whose command is
+    ``name`` (from /proc: measured, not sampled, indifferent to what else the machine runs)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid = int(stat.parent.name)
+            if pids is not None and pid not in pids:
+                continue
+            comm, fields = stat.read_text().rsplit(")", 1)
+            if name is not None and comm.split("(", 1)[1] != name:
+                continue
+            fields = fields.split()
+            found[pid] = int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def _spent(before: dict[int, int], after: dict[int, int]) -> float:
+    """CPU seconds spent between two snapshots by the processes alive at the end."""
+    return sum(ticks - before.get(pid, 0) for pid, ticks in after.items()) / _TICK
+
+
+class CpuMeter:
+    """CPU per request of the app's workers and of PostgreSQL (every server process, so
+    other databases' work on the same server counts too) over one wrk run."""
+
+    def __init__(self, server: Server) -> None:
+        self.workers = server.worker_pids()
+
+    def __enter__(self) -> CpuMeter:
+        self.app0, self.db0 = cpu_times(self.workers), cpu_times(name="postgres")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.app = _spent(self.app0, cpu_times(self.workers))
+        self.db = _spent(self.db0, cpu_times(name="postgres"))
+
+    def per_request(self, requests: int) -> dict:
+        n = max(requests, 1)
+        return {"app_cpu_ms": round(1000 * self.app / n, 2), "db_cpu_ms": round(1000 * self.db / n, 2)}
+
+
 # -- load -----------------------------------------------------------------------------------
 
 
@@ -428,13 +477,27 @@ def _frame(frame: str) -> str:
 
 def print_table(results: dict, scenarios: list[tuple[str, str]]) -> None:
     limit64 = results["scenarios"]["limit"]["64"]["rps"]
-    rows = [("scenario", "conns", "req/s", "p50 ms", "p95 ms", "p99 ms", "x limit", "errors")]
+    rows = [
+        (
+            "scenario",
+            "conns",
+            "req/s",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "x limit",
+            "errors",
+            "app CPU/req",
+            "PG CPU/req",
+        )
+    ]
     for name, _ in scenarios:
         for c in CONNECTIONS:
             r = results["scenarios"][name][str(c)]
             limit = results["scenarios"]["limit"][str(c)]["rps"] or 1
             rows.append((name, str(c), f"{r['rps']:.0f}", f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
-                         f"{r['p99_ms']:.1f}", f"{r['rps'] / limit:.2f}", str(r["errors"] + r["non_2xx"])))  # fmt: skip
+                         f"{r['p99_ms']:.1f}", f"{r['rps'] / limit:.2f}", str(r["errors"] + r["non_2xx"]),
+                         f"{r.get('app_cpu_ms', 0):.2f} ms", f"{r.get('db_cpu_ms', 0):.2f} ms"))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)))
@@ -579,10 +642,13 @@ def main() -> None:
             results["scenarios"][name] = {"title": title}
             for c in CONNECTIONS:
                 before = asyncio.run(audit_counts(settings)) if (name, c) == ("chart", 64) else None
-                r = wrk(wrk_bin, args.port, name, c, seconds, data_dir)
+                with CpuMeter(server) as meter:
+                    r = wrk(wrk_bin, args.port, name, c, seconds, data_dir)
+                r.update(meter.per_request(r["requests"]))
                 results["scenarios"][name][str(c)] = r
                 say(f"{name:8} c={c:<3} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f}  p95 {r['p95_ms']:6.1f}  "
-                    f"p99 {r['p99_ms']:6.1f} ms  errors {r['errors'] + r['non_2xx']}")  # fmt: skip
+                    f"p99 {r['p99_ms']:6.1f} ms  errors {r['errors'] + r['non_2xx']}  "
+                    f"CPU/req app {r['app_cpu_ms']:.2f} ms, PostgreSQL {r['db_cpu_ms']:.2f} ms")  # fmt: skip
                 if before is not None:
                     after = asyncio.run(audit_counts(settings))
                     written = after[0] - before[0]

@@ -63,7 +63,8 @@ async def test_create_read_update_a_patient(db, make_tenant, api):
                 "country": "us",
                 "preferred_language": "en",
                 "emergency_contacts": [
-                    {"name": "John Example", "relationship": "spouse", "phone": "555 0101"}
+                    {"name": "John Example", "relationship": "spouse", "phone": "555 0101"},
+                    {"name": "Ann Example", "relationship": "sister", "email": "ann@example.test"},
                 ],
             },
         )
@@ -71,10 +72,12 @@ async def test_create_read_update_a_patient(db, make_tenant, api):
         body = created.json()
         pid = body["id"]
         assert body["mrn"] == "100001" and body["status"] == "active" and body["country"] == "US"
-        assert [c["name"] for c in body["emergency_contacts"]] == ["John Example"]
+        assert [c["name"] for c in body["emergency_contacts"]] == ["John Example", "Ann Example"]
 
         read = await c.get(f"/api/patients/{pid}")
         assert read.status_code == 200 and read.json()["preferred_name"] == "Janie"
+        # the chart read (hand-written SQL) answers exactly what the create (ORM) answered
+        assert read.json() == body
 
         changed = await c.patch(f"/api/patients/{pid}", json={"phone": "555 0199", "middle_name": None})
         assert changed.status_code == 200, changed.text

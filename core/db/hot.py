@@ -61,11 +61,19 @@ class TenantSQL:
         return f"TenantSQL({self.name!r})"
 
 
+_DRIVER_KEY = "tessera_hot_driver"
+
+
 async def driver(session: AsyncSession) -> tuple[asyncpg.Connection, uuid.UUID]:
     """The asyncpg connection of ``session``'s transaction (begun in the current tenant)."""
     tenant_id = current_tenant_id()
     if tenant_id is None:
         raise TenantScopeError("hand-written tenant SQL needs a tenant scope")
+    # Known already for this very transaction (a request runs several statements)?
+    cached = session.info.get(_DRIVER_KEY)
+    transaction = session.sync_session.get_transaction()
+    if cached is not None and cached[0] is transaction and cached[2] == tenant_id and transaction is not None:
+        return cached[1], tenant_id
     conn = await session.connection()  # begins the transaction: set_config ran in after_begin
     begun = session.info.get(_SCOPE_KEY)
     raw = (await conn.get_raw_connection()).driver_connection
@@ -81,6 +89,7 @@ async def driver(session: AsyncSession) -> tuple[asyncpg.Connection, uuid.UUID]:
             text("SELECT set_config('app.tenant_id', :tenant_id, true)"), {"tenant_id": str(tenant_id)}
         )
         session.info[_SCOPE_KEY] = tenant_id
+    session.info[_DRIVER_KEY] = (session.sync_session.get_transaction(), raw, tenant_id)
     return raw, tenant_id
 
 

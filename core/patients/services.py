@@ -180,31 +180,34 @@ async def patient_out(
     return s.to_out(s.PatientOut, patient, emergency_contacts=[s.to_out(s.ContactOut, c) for c in contacts])
 
 
-# The chart read is the hottest PHI read: its two SELECTs are hand-written (core.db.hot),
-# their columns taken from the output structs so the two cannot drift apart.
-_PATIENT_BY_ID = hot.TenantSQL(
-    "patient by id",
-    "SELECT {} FROM patients WHERE tenant_id = $1 AND id = $2".format(
-        ", ".join(f for f in s.PatientOut.__struct_fields__ if f != "emergency_contacts")
+# The chart read is the hottest PHI read: the patient and its active contacts in one
+# hand-written statement (core.db.hot), one row per contact (or one row without), columns
+# taken from the output structs so the two cannot drift apart.
+_PATIENT_FIELDS = [f for f in s.PatientOut.__struct_fields__ if f != "emergency_contacts"]
+_CONTACT_FIELDS = list(s.ContactOut.__struct_fields__)
+_PATIENT_WITH_CONTACTS = hot.TenantSQL(
+    "patient by id, with its active contacts",
+    "SELECT {}, {} FROM patients p LEFT JOIN patient_contacts c ON c.tenant_id = p.tenant_id "
+    "AND c.patient_id = p.id AND c.status = 'active' WHERE p.tenant_id = $1 AND p.id = $2 "
+    "ORDER BY c.created_at, c.id".format(
+        ", ".join(f"p.{f}" for f in _PATIENT_FIELDS), ", ".join(f"c.{f} AS c_{f}" for f in _CONTACT_FIELDS)
     ),
-)
-_ACTIVE_CONTACTS = hot.TenantSQL(
-    "active contacts of a patient",
-    "SELECT {} FROM patient_contacts WHERE tenant_id = $1 AND patient_id = $2 AND status = 'active' "
-    "ORDER BY created_at, id".format(", ".join(s.ContactOut.__struct_fields__)),
 )
 
 
 async def read_patient(session: AsyncSession, patient_id: uuid.UUID) -> s.PatientOut:
     """The chart read: the patient with its active contacts, audited."""
-    row = await hot.fetchrow(session, _PATIENT_BY_ID, patient_id)
-    if row is None:
+    rows = await hot.fetch(session, _PATIENT_WITH_CONTACTS, patient_id)
+    if not rows:
         await _not_found(session, patient_id, "read")
     await record(
         session, action="read", resource_type="patient", resource_id=patient_id, patient_id=patient_id
     )
-    contacts = [s.ContactOut(**c) for c in await hot.fetch(session, _ACTIVE_CONTACTS, patient_id)]
-    return s.PatientOut(**row, emergency_contacts=contacts)
+    first = rows[0]
+    contacts = [
+        s.ContactOut(**{f: row[f"c_{f}"] for f in _CONTACT_FIELDS}) for row in rows if row["c_id"] is not None
+    ]
+    return s.PatientOut(**{f: first[f] for f in _PATIENT_FIELDS}, emergency_contacts=contacts)
 
 
 async def find_duplicates(
