@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
@@ -127,6 +127,96 @@ def clip(intervals: list[Interval], bounds: Interval) -> list[Interval]:
 # -- working time -----------------------------------------------------------------------
 
 
+def working_time(
+    templates: Iterable[AvailabilityTemplate],
+    exceptions: Iterable[AvailabilityException],
+    *,
+    zone: zoneinfo.ZoneInfo,
+    start: dt.date,
+    end: dt.date,
+) -> list[Interval]:
+    """One provider's working time at one location on the local days ``start``..``end``
+    (inclusive), from that pair's weekly blocks and exceptions: the blocks expanded in the
+    location's ``zone``, plus extra hours, minus time off. UTC instants, sorted, merged,
+    clipped to the days."""
+    bounds = day_bounds(start, end, zone)
+    by_weekday: dict[int, list[AvailabilityTemplate]] = {}
+    for t in templates:
+        by_weekday.setdefault(t.weekday, []).append(t)
+    blocks: list[Interval] = []
+    for day in _days(start, end):
+        for t in by_weekday.get(day.weekday(), ()):
+            if t.valid_from <= day and (t.valid_until is None or day <= t.valid_until):
+                block = (local_to_utc(day, t.start_time, zone), local_to_utc(day, t.end_time, zone))
+                if block[1] > block[0]:  # a block wholly inside a DST gap is empty
+                    blocks.append(block)
+    extra, time_off = [], []
+    for x in exceptions:
+        if x.starts_at < bounds[1] and x.ends_at > bounds[0]:
+            if x.kind == "extra-hours":
+                extra.append((x.starts_at, x.ends_at))
+            elif x.kind == "time-off":
+                time_off.append((x.starts_at, x.ends_at))
+    return clip(subtract(merge(blocks + extra), time_off), bounds)
+
+
+async def working_intervals_by_pair(
+    session: AsyncSession,
+    pairs: Iterable[tuple[uuid.UUID, uuid.UUID]],
+    *,
+    start: dt.date,
+    end: dt.date,
+    zones: Mapping[uuid.UUID, str],
+    templates: Iterable[AvailabilityTemplate] | None = None,
+) -> dict[tuple[uuid.UUID, uuid.UUID], list[Interval]]:
+    """``working_intervals`` of many (provider, location) pairs in two statements (weekly
+    blocks, exceptions) instead of three per pair. ``zones``: each location's IANA zone
+    (its own, else the clinic's); ``templates``: weekly blocks already read (any that
+    cover every pair; the others are ignored), else they are read here."""
+    pairs = list(dict.fromkeys(pairs))
+    if not pairs:
+        return {}
+    provider_ids = {p for p, _ in pairs}
+    location_ids = {loc for _, loc in pairs}
+    if templates is None:
+        templates = await session.scalars(
+            select(AvailabilityTemplate).where(
+                AvailabilityTemplate.provider_id.in_(provider_ids),
+                AvailabilityTemplate.location_id.in_(location_ids),
+                AvailabilityTemplate.valid_from <= end,
+                or_(AvailabilityTemplate.valid_until.is_(None), AvailabilityTemplate.valid_until >= start),
+            )
+        )
+    by_pair: dict[tuple[uuid.UUID, uuid.UUID], list[AvailabilityTemplate]] = {}
+    for t in templates:
+        by_pair.setdefault((t.provider_id, t.location_id), []).append(t)
+    zone_of = {loc: zoneinfo.ZoneInfo(zones[loc]) for loc in location_ids}
+    all_bounds = [day_bounds(start, end, zone) for zone in set(zone_of.values())]
+    exceptions = list(
+        await session.scalars(
+            select(AvailabilityException).where(
+                AvailabilityException.provider_id.in_(provider_ids),
+                AvailabilityException.starts_at < max(high for _, high in all_bounds),
+                AvailabilityException.ends_at > min(low for low, _ in all_bounds),
+                or_(
+                    AvailabilityException.location_id.is_(None),
+                    AvailabilityException.location_id.in_(location_ids),
+                ),
+            )
+        )
+    )
+    return {
+        (provider_id, location_id): working_time(
+            by_pair.get((provider_id, location_id), ()),
+            [x for x in exceptions if x.provider_id == provider_id and x.location_id in (None, location_id)],
+            zone=zone_of[location_id],
+            start=start,
+            end=end,
+        )
+        for provider_id, location_id in pairs
+    }
+
+
 async def working_intervals(
     session: AsyncSession,
     *,
@@ -138,45 +228,11 @@ async def working_intervals(
     """When the provider works at the location on the local days ``start``..``end``
     (inclusive): weekly blocks expanded in the location's zone, plus extra hours there,
     minus time off (anywhere, or at this location). UTC instants, sorted, merged."""
-    zone = zoneinfo.ZoneInfo(await location_time_zone(session, location_id))
-    bounds = day_bounds(start, end, zone)
-    templates = list(
-        await session.scalars(
-            select(AvailabilityTemplate).where(
-                AvailabilityTemplate.provider_id == provider_id,
-                AvailabilityTemplate.location_id == location_id,
-                AvailabilityTemplate.valid_from <= end,
-                or_(AvailabilityTemplate.valid_until.is_(None), AvailabilityTemplate.valid_until >= start),
-            )
-        )
+    zone = await location_time_zone(session, location_id)
+    found = await working_intervals_by_pair(
+        session, [(provider_id, location_id)], start=start, end=end, zones={location_id: zone}
     )
-    blocks: list[Interval] = []
-    for day in _days(start, end):
-        for t in templates:
-            if (
-                t.weekday == day.weekday()
-                and t.valid_from <= day
-                and (t.valid_until is None or day <= t.valid_until)
-            ):
-                block = (local_to_utc(day, t.start_time, zone), local_to_utc(day, t.end_time, zone))
-                if block[1] > block[0]:  # a block wholly inside a DST gap is empty
-                    blocks.append(block)
-    exceptions = list(
-        await session.scalars(
-            select(AvailabilityException).where(
-                AvailabilityException.provider_id == provider_id,
-                AvailabilityException.starts_at < bounds[1],
-                AvailabilityException.ends_at > bounds[0],
-                or_(
-                    AvailabilityException.location_id.is_(None),
-                    AvailabilityException.location_id == location_id,
-                ),
-            )
-        )
-    )
-    blocks += [(x.starts_at, x.ends_at) for x in exceptions if x.kind == "extra-hours"]
-    time_off = [(x.starts_at, x.ends_at) for x in exceptions if x.kind == "time-off"]
-    return clip(subtract(merge(blocks), time_off), bounds)
+    return found[(provider_id, location_id)]
 
 
 async def within_working_hours(
@@ -320,4 +376,6 @@ __all__ = [
     "slot_minutes",
     "within_working_hours",
     "working_intervals",
+    "working_intervals_by_pair",
+    "working_time",
 ]

@@ -29,7 +29,7 @@ import uuid
 import zoneinfo
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from litestar import Request, Response, get, post
 from litestar.exceptions import HTTPException, NotFoundException
@@ -55,7 +55,7 @@ from core.plugin_api import (
     site_of,
     utcnow,
 )
-from plugins.scheduling import availability, booking, calendar_grid, waitlist
+from plugins.scheduling import availability, booking, calendar_grid, calendar_html, waitlist
 from plugins.scheduling.inputs import field_error
 from plugins.scheduling.models import (
     HOLDING,
@@ -164,12 +164,29 @@ async def _names(session, patient_ids) -> dict[uuid.UUID, str]:
     return {pid: f"{family}, {given}" for pid, family, given in rows}
 
 
-async def _provider_directory(session) -> tuple[list[tuple[uuid.UUID, str]], dict[uuid.UUID, str]]:
-    """The active providers (sorted by name) and the names of every provider."""
+async def _provider_directory(
+    session,
+) -> tuple[list[tuple[uuid.UUID, str]], dict[uuid.UUID, str], dict[uuid.UUID, set[uuid.UUID]]]:
+    """The active providers (sorted by name), the names of every provider, and the
+    locations each active provider is linked to (two statements)."""
     names = await provider_names(session)
-    active = set(await session.scalars(select(Provider.id).where(Provider.active)))
-    listed = sorted(((pid, name) for pid, name in names.items() if pid in active), key=lambda p: p[1].lower())
-    return listed, names
+    links: dict[uuid.UUID, set[uuid.UUID]] = {}
+    rows = await session.execute(
+        select(Provider.id, ProviderLocation.location_id)
+        .outerjoin(
+            ProviderLocation,
+            and_(
+                ProviderLocation.tenant_id == Provider.tenant_id, ProviderLocation.provider_id == Provider.id
+            ),
+        )
+        .where(Provider.active)
+    )
+    for provider_id, location_id in rows:
+        linked = links.setdefault(provider_id, set())
+        if location_id is not None:
+            linked.add(location_id)
+    listed = sorted(((pid, name) for pid, name in names.items() if pid in links), key=lambda p: p[1].lower())
+    return listed, names, links
 
 
 async def _active_providers(session) -> list[tuple[uuid.UUID, str]]:
@@ -188,18 +205,31 @@ async def _types(session) -> list[AppointmentType]:
     )
 
 
-async def _provider_locations(session, provider_id: uuid.UUID) -> set[uuid.UUID]:
-    linked = set(
+async def _provider_places(
+    session, provider_id: uuid.UUID, linked: set[uuid.UUID]
+) -> tuple[set[uuid.UUID], list[AvailabilityTemplate]]:
+    """Where a provider works (``linked`` locations, or with weekly blocks there) and all
+    of their weekly blocks (read once: they say both where and when)."""
+    templates = list(
         await session.scalars(
-            select(ProviderLocation.location_id).where(ProviderLocation.provider_id == provider_id)
+            select(AvailabilityTemplate).where(AvailabilityTemplate.provider_id == provider_id)
         )
     )
-    templated = set(
+    return linked | {t.location_id for t in templates}, templates
+
+
+async def _location_staff(
+    session, location_id: uuid.UUID, links: dict[uuid.UUID, set[uuid.UUID]]
+) -> tuple[set[uuid.UUID], list[AvailabilityTemplate]]:
+    """Which active providers work at a location (linked to it in ``links``, or with weekly
+    blocks there; others may have blocks too) and all weekly blocks there."""
+    templates = list(
         await session.scalars(
-            select(AvailabilityTemplate.location_id).where(AvailabilityTemplate.provider_id == provider_id)
+            select(AvailabilityTemplate).where(AvailabilityTemplate.location_id == location_id)
         )
     )
-    return linked | templated
+    linked = {provider_id for provider_id, places in links.items() if location_id in places}
+    return linked | {t.provider_id for t in templates}, templates
 
 
 async def _location_providers(session, location_id: uuid.UUID) -> set[uuid.UUID]:
@@ -255,51 +285,88 @@ async def _views(
     """Appointments matching ``conditions`` with what the screens show of them
     (``known_providers``: provider names already read; only the others are looked up)."""
     query = (
-        select(Appointment, AppointmentType.name, AppointmentType.colour, Location.name, Encounter.status)
+        select(
+            Appointment.id,
+            Appointment.patient_id,
+            Appointment.provider_id,
+            Appointment.location_id,
+            Appointment.status,
+            Appointment.starts_at,
+            Appointment.ends_at,
+            Appointment.encounter_id,
+            Appointment.note,
+            Appointment.cancel_reason,
+            AppointmentType.name,
+            AppointmentType.colour,
+            Location.name,
+            Encounter.status,
+            Patient.family_name,
+            Patient.given_name,
+        )
         .join(AppointmentType, AppointmentType.id == Appointment.type_id)
         .join(Location, Location.id == Appointment.location_id)
         .outerjoin(Encounter, Encounter.id == Appointment.encounter_id)
+        .outerjoin(Patient, Patient.id == Appointment.patient_id)
         .where(*conditions)
         .order_by(*(order if order is not None else (Appointment.starts_at, Appointment.id)))
     )
     if limit:
         query = query.limit(limit)
     rows = (await session.execute(query)).all()
-    patients = await _names(session, [r[0].patient_id for r in rows])
-    wanted = {r[0].provider_id for r in rows}
+    wanted = {r[2] for r in rows}
     known = known_providers or {}
     providers = {pid: known[pid] for pid in wanted if pid in known}
     if wanted - providers.keys():
         providers.update(await provider_names(session, list(wanted - providers.keys())))
     views = []
-    for appointment, type_name, colour, location_name, encounter_status in rows:
-        zone = zoneinfo.ZoneInfo(await zone_of(appointment.location_id))
-        arrival = appointment.status
-        if appointment.status == "arrived" and encounter_status == "in-progress":
+    zones: dict[uuid.UUID, zoneinfo.ZoneInfo] = {}
+    for (
+        appointment_id,
+        patient_id,
+        provider_id,
+        location_id,
+        status,
+        starts_at,
+        ends_at,
+        encounter_id,
+        note,
+        cancel_reason,
+        type_name,
+        colour,
+        location_name,
+        encounter_status,
+        family,
+        given,
+    ) in rows:
+        zone = zones.get(location_id)
+        if zone is None:
+            zone = zones[location_id] = zoneinfo.ZoneInfo(await zone_of(location_id))
+        arrival = status
+        if status == "arrived" and encounter_status == "in-progress":
             arrival = "in-room"
-        elif appointment.status == "arrived" and encounter_status == "finished":
+        elif status == "arrived" and encounter_status == "finished":
             arrival = "completed"
         views.append(
             AppointmentView(
-                id=appointment.id,
-                patient_id=appointment.patient_id,
-                patient_name=patients.get(appointment.patient_id, "Unknown patient"),
-                provider_id=appointment.provider_id,
-                provider_name=providers.get(appointment.provider_id, "Unknown provider"),
-                location_id=appointment.location_id,
+                id=appointment_id,
+                patient_id=patient_id,
+                patient_name=f"{family}, {given}" if family is not None else "Unknown patient",
+                provider_id=provider_id,
+                provider_name=providers.get(provider_id, "Unknown provider"),
+                location_id=location_id,
                 location_name=location_name,
                 type_name=type_name,
                 colour=colour,
-                status=appointment.status,
+                status=status,
                 arrival=arrival,
-                starts_at=appointment.starts_at,
-                ends_at=appointment.ends_at,
-                local_start=appointment.starts_at.astimezone(zone),
-                local_end=appointment.ends_at.astimezone(zone),
-                encounter_id=appointment.encounter_id,
-                note=appointment.note,
-                cancel_reason=appointment.cancel_reason,
-                actions=booking.ACTIONS.get(appointment.status, ()),
+                starts_at=starts_at,
+                ends_at=ends_at,
+                local_start=starts_at.astimezone(zone),
+                local_end=ends_at.astimezone(zone),
+                encounter_id=encounter_id,
+                note=note,
+                cancel_reason=cancel_reason,
+                actions=booking.ACTIONS.get(status, ()),
             )
         )
     return views
@@ -365,7 +432,7 @@ class CalendarState:
 
 async def _calendar_context(request: Request, session, state: CalendarState) -> dict[str, Any]:
     """Everything the calendar template draws; records the audit event of the view."""
-    providers, all_provider_names = await _provider_directory(session)
+    providers, all_provider_names, links = await _provider_directory(session)
     locations = await _active_locations(session)
     provider_ids = {p for p, _ in providers}
     location_by_id = {loc.id: loc for loc in locations}
@@ -379,7 +446,11 @@ async def _calendar_context(request: Request, session, state: CalendarState) -> 
         elif locations:
             state.location_id = locations[0].id
     clinic_zone = _clinic_zone(request)
-    provider_places = await _provider_locations(session, state.provider_id) if state.provider_id else set()
+    provider_places, templates = (
+        await _provider_places(session, state.provider_id, links[state.provider_id])
+        if state.provider_id
+        else (set(), [])
+    )
     if state.location_id:
         zone_name = location_by_id[state.location_id].time_zone or clinic_zone
     else:
@@ -402,14 +473,18 @@ async def _calendar_context(request: Request, session, state: CalendarState) -> 
     if state.provider_id:
         pairs = [(state.provider_id, loc) for loc in provider_places]
     elif state.location_id:
-        pairs = [(p, state.location_id) for p in await _location_providers(session, state.location_id)]
+        staff, templates = await _location_staff(session, state.location_id, links)
+        pairs = [(p, state.location_id) for p in staff]
     pairs = [(p, loc) for p, loc in pairs if p in provider_ids and loc in location_by_id]
-    working: list[tuple[dt.datetime, dt.datetime, tuple[uuid.UUID, uuid.UUID]]] = []
-    for provider_id, location_id in pairs:
-        for start, end in await availability.working_intervals(
-            session, provider_id=provider_id, location_id=location_id, start=days[0], end=days[-1]
-        ):
-            working.append((start, end, (provider_id, location_id)))
+    by_pair = await availability.working_intervals_by_pair(
+        session,
+        pairs,
+        start=days[0],
+        end=days[-1],
+        zones={loc.id: loc.time_zone or clinic_zone for loc in locations},
+        templates=templates,
+    )
+    working = [(start, end, pair) for pair in pairs for start, end in by_pair[pair]]
 
     conditions = [Appointment.starts_at < high, Appointment.ends_at > low, Appointment.status != "cancelled"]
     if state.provider_id:
@@ -424,6 +499,7 @@ async def _calendar_context(request: Request, session, state: CalendarState) -> 
     )
     await _audit_list(session, views, "calendar")
 
+    back = state.url()
     offers = await waitlist.slot_offers(
         session, start=low, end=high, provider_id=state.provider_id, location_id=state.location_id
     )
@@ -439,7 +515,7 @@ async def _calendar_context(request: Request, session, state: CalendarState) -> 
                         "provider": s.provider_id,
                         "location": s.location_id,
                         "start": s.starts_at.isoformat(),
-                        "back": state.url(),
+                        "back": back,
                     }
                 ),
             },
@@ -460,31 +536,18 @@ async def _calendar_context(request: Request, session, state: CalendarState) -> 
         markers=markers,
         now=utcnow(),
     )
-    # which provider (and location) each free cell would be booked with
-    busy: dict[uuid.UUID, list[tuple[dt.datetime, dt.datetime]]] = {}
-    for v in views:
-        if v.holds_time:
-            busy.setdefault(v.provider_id, []).append((v.starts_at, v.ends_at))
-    back = state.url()
+    can_write = may(request, "scheduling:appointments", "write")
+    book_url = _slot_booking(working, views, slot, back) if can_write else None
+    back_query = quote(back, safe="/")
+    bodies = []
     for column in columns:
-        for cell in column.cells:
-            if not cell["bookable"]:
-                continue
-            start, end = cell["instant"], cell["instant"] + dt.timedelta(minutes=slot)
-            free = [
-                key
-                for s, e, key in working
-                if s <= start
-                and end <= e
-                and not any(bs < end and start < be for bs, be in busy.get(key[0], ()))
-            ]
-            if not free:
-                cell["bookable"] = False
-                continue
-            provider_id, location_id = free[0]
-            cell["book_url"] = "/scheduling/calendar/book?" + urlencode(
-                {"start": start.isoformat(), "provider": provider_id, "location": location_id, "back": back}
-            )
+        column.runs = calendar_grid.runs(column.cells, book_url)
+        bodies.append(
+            calendar_html.runs_html(column.runs, f"{column.day:%a %d %b}")
+            + "\n"
+            + calendar_html.appointments_html(column.blocks, back_query, with_provider=not state.provider_id)
+        )
+    rows = len(columns[0].cells) if columns else 0
     return {
         "state": state,
         "providers": providers,
@@ -493,7 +556,10 @@ async def _calendar_context(request: Request, session, state: CalendarState) -> 
         "today": today,
         "days": days,
         "columns": columns,
-        "rows": len(columns[0].cells) if columns else 0,
+        "bodies": bodies,
+        "rows": rows,
+        "hours": calendar_grid.hour_starts(first_hour, rows, slot),
+        "hour_rows": calendar_grid.hour_period(slot),
         "first_hour": first_hour,
         "slot_minutes": slot,
         "appointment_count": len(views),
@@ -501,9 +567,41 @@ async def _calendar_context(request: Request, session, state: CalendarState) -> 
         "next_url": state.url(date=calendar_grid.step(state.view, state.day, 1).isoformat()),
         "today_url": state.url(date=today.isoformat()),
         "back": back,
-        "can_write": may(request, "scheduling:appointments", "write"),
+        "can_write": can_write,
         "has_calendar": bool(providers or locations),
     }
+
+
+def _slot_booking(working, views: list[AppointmentView], slot: int, back: str):
+    """``cell -> URL of the booking form`` for a bookable cell, with the first (provider,
+    location) of ``working`` (start, end, pair) that works the whole slot and whose provider
+    has no holding appointment in it; None when there is none."""
+    length = dt.timedelta(minutes=slot)
+    by_pair: dict[tuple[uuid.UUID, uuid.UUID], list[tuple[dt.datetime, dt.datetime]]] = {}
+    for start, end, pair in working:
+        by_pair.setdefault(pair, []).append((start, end))
+    busy: dict[uuid.UUID, list[tuple[dt.datetime, dt.datetime]]] = {}
+    for v in views:
+        if v.holds_time:
+            busy.setdefault(v.provider_id, []).append((v.starts_at, v.ends_at))
+    candidates = [
+        (
+            calendar_grid.IntervalIndex(intervals),
+            calendar_grid.IntervalIndex(busy.get(provider_id, ())),
+            "&" + urlencode({"provider": provider_id, "location": location_id, "back": back}),
+        )
+        for (provider_id, location_id), intervals in by_pair.items()
+    ]
+
+    def book_url(cell: dict[str, Any]) -> str | None:
+        start = cell["instant"]
+        end = start + length
+        for works, taken, rest in candidates:
+            if works.covers(start, end) and not taken.overlaps(start, end):
+                return "/scheduling/calendar/book?" + urlencode({"start": start.isoformat()}) + rest
+        return None
+
+    return book_url
 
 
 async def _render_calendar(
