@@ -445,9 +445,10 @@ def _blank_forms() -> dict[str, FormState]:
     return forms
 
 
-async def _records(session, patient_id: uuid.UUID, kind: str) -> list:
+async def _records(session, patient_id: uuid.UUID, kind: str, *, patient_known: bool = False) -> list:
     spec = services.KINDS[kind]
-    return [s.to_out(spec.out, row) for row in await services.list_records(session, spec, patient_id)]
+    rows = await services.list_records(session, spec, patient_id, patient_known=patient_known)
+    return [s.to_out(spec.out, row) for row in rows]
 
 
 async def _encounters(request: Request, session, patient_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -530,7 +531,9 @@ async def _chart(
     """The whole chart page; every section read here is audited by the services."""
     try:
         patient = await services.read_patient(session, patient_id)
-        records = {kind: await _records(session, patient_id, kind) for kind in CHART_KINDS}
+        records = {
+            kind: await _records(session, patient_id, kind, patient_known=True) for kind in CHART_KINDS
+        }
     except NotFoundError as exc:
         raise _not_found(exc) from None
     encounters = await _encounters(request, session, patient_id)

@@ -528,10 +528,19 @@ KIND_BY_MODEL = {k.model: k.name for k in KINDS.values()}
 
 
 async def list_records(
-    session: AsyncSession, kind: Kind, patient_id: uuid.UUID, status: str | None = None
+    session: AsyncSession,
+    kind: Kind,
+    patient_id: uuid.UUID,
+    status: str | None = None,
+    *,
+    patient_known: bool = False,
 ) -> list:
-    patient = await get_patient(session, patient_id)
-    statement = select(kind.model).where(kind.model.patient_id == patient.id)
+    """The patient's rows of ``kind``, audited. ``patient_known``: the caller has read the
+    patient in this transaction already (the chart page), so its existence is not checked
+    again."""
+    if not patient_known:
+        await get_patient(session, patient_id)
+    statement = select(kind.model).where(kind.model.patient_id == patient_id)
     if status:
         statement = statement.where(kind.model.status == status)
     rows = list(
@@ -543,8 +552,8 @@ async def list_records(
         session,
         action="read",
         resource_type=kind.resource_type,
-        resource_id=patient.id,
-        patient_id=patient.id,
+        resource_id=patient_id,
+        patient_id=patient_id,
         detail={"list": kind.name, "results": len(rows)},
     )
     return rows
