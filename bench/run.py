@@ -116,15 +116,26 @@ def machine_info(pg_version: str) -> dict:
 # -- data -----------------------------------------------------------------------------------
 
 
-def schema_heads(settings: Settings) -> set[str]:
-    """The migration heads of this checkout (core and every installed plugin)."""
+def schema_is_current(settings: Settings, applied: set[str]) -> bool:
+    """Whether the database's applied revisions include every migration head of this
+    checkout (core and every installed plugin). The version table keeps one row per branch
+    tip, and a head another branch depends on (core's, under scheduling's) is not a row of
+    its own, so the check walks the revisions below the applied ones."""
+    from alembic.script import ScriptDirectory
+    from alembic.script.revision import ResolutionError
+
     from core.app import build_registry
-    from core.db.admin import current_heads
+    from core.db.admin import alembic_config
     from core.plugins.registry import flatten
 
     registry = build_registry(settings)
     dirs = [d for _, found in registry.call_each("tessera_migration_dirs") for d in flatten([found])]
-    return set(current_heads(settings, dirs))
+    script = ScriptDirectory.from_config(alembic_config(settings, dirs))
+    try:
+        covered = {rev.revision for rev in script.iterate_revisions(tuple(applied), "base")}
+    except ResolutionError:  # a revision this checkout does not have: not its schema
+        return False
+    return set(script.get_heads()) <= covered
 
 
 async def seeded_scale(settings: Settings) -> tuple[int, int] | None:
@@ -136,7 +147,7 @@ async def seeded_scale(settings: Settings) -> tuple[int, int] | None:
         return None
     try:
         applied = {r["version_num"] for r in await conn.fetch("SELECT version_num FROM alembic_version")}
-        if applied != schema_heads(settings):
+        if not schema_is_current(settings, applied):
             return None
         return (
             await conn.fetchval("SELECT count(*) FROM tenants"),
