@@ -291,20 +291,24 @@ class Run:
 
 
 def runs(
-    cells: Sequence[dict[str, Any]], book_url: Callable[[dict[str, Any]], str | None] | None
+    cells: Sequence[dict[str, Any]], book_url: Callable[[dt.datetime, str], str | None] | None
 ) -> list[Run]:
-    """The runs of a column's cells: each bookable cell that ``book_url`` gives an address is
-    an open slot; other working cells join the run above them; time nobody works is left to
-    the column's background. ``book_url`` None: nothing is bookable (a read-only user)."""
+    """The runs of a column's cells: each bookable cell that ``book_url(instant, instant in
+    ISO 8601)`` gives an address is an open slot; other working cells join the run above
+    them; time nobody works is left to the column's background. ``book_url`` None: nothing
+    is bookable (a read-only user)."""
     out: list[Run] = []
     previous: Run | None = None  # the working run the row above belongs to
     for cell in cells:
-        url = book_url(cell) if book_url is not None and cell["bookable"] else None
-        if url is not None:
-            local = cell["local"]
-            out.append(Run(cell["row"], 1, url, cell["instant"].isoformat(), f"{local:%H:%M}"))
-            previous = None
-        elif cell["working"]:
+        if book_url is not None and cell["bookable"]:
+            start = cell["instant"].isoformat()
+            url = book_url(cell["instant"], start)
+            if url is not None:
+                local = cell["local"]
+                out.append(Run(cell["row"], 1, url, start, f"{local.hour:02d}:{local.minute:02d}"))
+                previous = None
+                continue
+        if cell["working"]:
             if previous is not None and previous.row + previous.rows == cell["row"]:
                 previous.rows += 1
             else:

@@ -4,7 +4,8 @@ A provider's week draws up to a few hundred open slots and ~50 appointments. Thr
 each was a dozen escaped expressions, a large share of the request's CPU
 (docs/benchmarks.md, "Calendar week"); here each element is one f-string and the template
 places a column's joined markup once. Every interpolated text goes through ``escape``
-(numbers are formatted as numbers), so nothing reaches the page unescaped.
+except numbers and times (a run's ``start`` and ``label``, made by ``calendar_grid.runs``,
+are an ISO 8601 instant and "HH:MM").
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ def runs_html(runs: Sequence[Run], day_label: str) -> Markup:
             )
         else:
             url = escape(run.url)
+            # start and label are an ISO 8601 instant and "HH:MM": nothing to escape
             parts.append(
                 f'<a class="sched-cell open" style="grid-row: {run.row:d}" href="{url}" hx-get="{url}"'
-                f' data-start="{escape(run.start)}">{book}{escape(run.label)}</a>'
+                f' data-start="{run.start}">{book}{run.label}</a>'
             )
     return Markup("\n".join(parts))  # noqa: S704 - every text in it went through escape()
 
@@ -39,22 +41,28 @@ def runs_html(runs: Sequence[Run], day_label: str) -> Markup:
 def appointments_html(blocks: Sequence[Block], back_query: str, *, with_provider: bool) -> Markup:
     """Each appointment as a link to its details (``back_query``: the calendar's address,
     URL-encoded, to come back to), in its lane, coloured by its type."""
+    escaped: dict[str, str] = {}  # types, colours, statuses and providers repeat
+
+    def text(value: str) -> str:
+        if value not in escaped:
+            escaped[value] = escape(value)
+        return escaped[value]
+
     parts = []
     for block in blocks:
         a: Any = block.item
         url = escape(f"/scheduling/appointments/{a.id}?back={back_query}")
-        what = escape(a.type_name)
-        if with_provider:
-            what += Markup(" · ") + escape(a.provider_name)
+        what = text(a.type_name) + (" · " + text(a.provider_name) if with_provider else "")
+        start = a.local_start
         parts.append(
-            f'<a class="sched-appt status-{escape(a.status)}" style="grid-row: {block.row:d} / span'
+            f'<a class="sched-appt status-{text(a.status)}" style="grid-row: {block.row:d} / span'
             f" {block.span:d}; --lane: {block.lane:d}; --lanes: {block.lanes:d};"
-            f' --type-colour: {escape(a.colour)}" href="{url}" hx-get="{url}"'
+            f' --type-colour: {text(a.colour)}" href="{url}" hx-get="{url}"'
             f' data-appointment="{escape(str(a.id))}">'
-            f'\n<span class="time">{a.local_start:%H:%M}</span>'
+            f'\n<span class="time">{start.hour:02d}:{start.minute:02d}</span>'
             f'\n<span class="who">{escape(a.patient_name)}</span>'
             f'\n<span class="what">{what}</span>'
-            f'\n<span class="sched-status">{escape(a.arrival_label)}</span>\n</a>'
+            f'\n<span class="sched-status">{text(a.arrival_label)}</span>\n</a>'
         )
     return Markup("\n".join(parts))  # noqa: S704 - every text in it went through escape()
 

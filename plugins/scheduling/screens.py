@@ -573,7 +573,7 @@ async def _calendar_context(request: Request, session, state: CalendarState) -> 
 
 
 def _slot_booking(working, views: list[AppointmentView], slot: int, back: str):
-    """``cell -> URL of the booking form`` for a bookable cell, with the first (provider,
+    """``(instant, its ISO 8601) -> URL of the booking form`` of a bookable cell, with the first (provider,
     location) of ``working`` (start, end, pair) that works the whole slot and whose provider
     has no holding appointment in it; None when there is none."""
     length = dt.timedelta(minutes=slot)
@@ -593,12 +593,12 @@ def _slot_booking(working, views: list[AppointmentView], slot: int, back: str):
         for (provider_id, location_id), intervals in by_pair.items()
     ]
 
-    def book_url(cell: dict[str, Any]) -> str | None:
-        start = cell["instant"]
+    def book_url(start: dt.datetime, iso: str) -> str | None:
         end = start + length
         for works, taken, rest in candidates:
             if works.covers(start, end) and not taken.overlaps(start, end):
-                return "/scheduling/calendar/book?" + urlencode({"start": start.isoformat()}) + rest
+                # what urlencode makes of a UTC instant in ISO 8601 (digits, "-", "T", ":", "+")
+                return "/scheduling/calendar/book?start=" + iso.replace(":", "%3A").replace("+", "%2B") + rest
         return None
 
     return book_url

@@ -183,7 +183,7 @@ def test_runs_join_working_rows_and_keep_open_slots_apart():
     column = build_columns(
         [day], CHICAGO, slot_minutes=15, first_hour=8, last_hour=10, working=working, appointments=taken
     )[0]
-    laid = runs(column.cells, lambda cell: f"/book?at={cell['local']:%H%M}")
+    laid = runs(column.cells, lambda instant, iso: f"/book?at={instant.astimezone(CHICAGO):%H%M}")
     assert laid == [
         Run(2, 3),
         Run(5, 1, "/book?at=0900", nine.isoformat(), "09:00"),
@@ -191,7 +191,7 @@ def test_runs_join_working_rows_and_keep_open_slots_apart():
         Run(8, 1, "/book?at=0945", (nine + dt.timedelta(minutes=45)).isoformat(), "09:45"),
     ]
     # a slot nobody can take (no free provider) is working time; read-only users book nothing
-    assert runs(column.cells, lambda cell: None) == [Run(2, 5), Run(8, 1)]
+    assert runs(column.cells, lambda instant, iso: None) == [Run(2, 5), Run(8, 1)]
     assert runs(column.cells, None) == [Run(2, 5), Run(8, 1)]
 
 
