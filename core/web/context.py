@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 import weakref
@@ -92,6 +93,8 @@ class TenantDirectory:
         self._snapshot: dict[str, TenantInfo] = {}
         self._expires = float("-inf")
         self._generation = 0  # bumped by forget()
+        #: the registry read on its way: (generation it began in, its task)
+        self._pending: tuple[int, asyncio.Future] | None = None
         self._enabled: dict[uuid.UUID, tuple[int, Mapping[str, Mapping[str, Any]]]] = {}
         changes.subscribe(self)
 
@@ -101,19 +104,35 @@ class TenantDirectory:
         self._generation += 1
 
     async def by_slug(self, slug: str) -> TenantInfo | None:
-        now = self.clock()
-        if now >= self._expires:
-            # Every request that finds the snapshot expired reads it again (no "someone
-            # else is reloading, use the old one"): the staleness bound stays exact.
-            generation = self._generation
-            self._snapshot = {t.slug: t for t in await self._read()}
-            if generation == self._generation:  # no change was committed meanwhile
-                self._expires = now + self.ttl
+        if self.clock() >= self._expires:
+            await self._reload()
         tenant = self._snapshot.get(slug)
         if tenant is None:
             found = await self._read(slug)
             tenant = found[0] if found else None
         return tenant
+
+    async def _reload(self) -> None:
+        """Read the registry again, once however many requests find the snapshot expired at
+        the same moment: they wait for the read on its way, which began after the expiry,
+        so the staleness bound holds (never "use the old one meanwhile"). A read begun
+        before this process committed a tenant change is not joined: a new one starts."""
+        pending = self._pending
+        if pending is None or pending[0] != self._generation:
+            pending = self._pending = (self._generation, asyncio.ensure_future(self._load(self._generation)))
+        # shielded: a request that is cancelled (client gone) must not cancel the others' read
+        await asyncio.shield(pending[1])
+
+    async def _load(self, generation: int) -> None:
+        started = self.clock()
+        try:
+            rows = await self._read()
+            self._snapshot = {t.slug: t for t in rows}
+            if generation == self._generation:  # no change was committed meanwhile
+                self._expires = started + self.ttl
+        finally:
+            if self._pending is not None and self._pending[0] == generation:
+                self._pending = None
 
     async def _read(self, slug: str | None = None) -> list[TenantInfo]:
         """Tenant rows: all of them, or the one with ``slug``."""
