@@ -99,9 +99,25 @@ def _guard_statement(state) -> None:
             "wrap it in tenant_scope(tenant_id), or unscoped(reason) for platform code"
         )
     _check_same_scope(state.session)
-    state.statement = state.statement.options(
-        with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True)
-    )
+    state.statement = state.statement.options(_tenant_criteria(tenant_id))
+
+
+_CRITERIA: dict[uuid.UUID, object] = {}
+_CRITERIA_MAX = 10_000
+
+
+def _tenant_criteria(tenant_id: uuid.UUID):
+    """``tenant_id == <tenant>`` on every tenant entity of a statement: one option object per
+    tenant, built once (building it for every statement was a measurable share of each
+    ORM statement's cost). Options are immutable, so sharing them is safe."""
+    option = _CRITERIA.get(tenant_id)
+    if option is None:
+        if len(_CRITERIA) >= _CRITERIA_MAX:
+            _CRITERIA.clear()
+        option = _CRITERIA[tenant_id] = with_loader_criteria(
+            TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True
+        )
+    return option
 
 
 @event.listens_for(TenantSession, "before_flush")
