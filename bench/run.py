@@ -436,6 +436,83 @@ def casbin_micro(tenants: int = 1000, users: int = 10, checks: int = 200_000) ->
     }
 
 
+# -- RLS at the SQL level ------------------------------------------------------------------
+
+
+async def rls_sql_cost(settings: Settings, data_dir: Path, rounds: int = 6, per_round: int = 500) -> dict:
+    """The chart read's own statements (set_config, token look-up, patient with contacts,
+    audit INSERT; rolled back) on two connections, one as the app role (RLS forced) and one
+    as the owner (not subject to RLS), in alternating rounds; PostgreSQL CPU per request
+    from /proc of each connection's backend. RLS acts only inside PostgreSQL, so this
+    isolates it from the app servers' warm-up and the machine's noise."""
+    import json as _json
+
+    from core.audit.record import INSERT_EVENT
+    from core.auth.middleware import _TOKEN_LOOKUP
+    from core.auth.tokens import token_digest
+    from core.patients.services import _PATIENT_WITH_CONTACTS
+
+    tokens: dict[str, list[bytes]] = collections.defaultdict(list)
+    for line in (data_dir / "tokens.tsv").read_text().splitlines():
+        slug, _, token = line.split("\t")
+        tokens[slug].append(token_digest(token))
+    targets = [line.split("\t") for line in (data_dir / "targets.tsv").read_text().splitlines()]
+    owner = await asyncpg.connect(asyncpg_dsn(settings.owner_url()))
+    app = await asyncpg.connect(asyncpg_dsn(settings.app_url()))
+    try:
+        ids = {r["slug"]: r["id"] for r in await owner.fetch("SELECT slug, id FROM tenants")}
+        rng = random.Random(6)  # noqa: S311 - picking sample rows
+        work = [
+            (ids[slug], rng.choice(tokens[slug]), uuid.UUID(pid))
+            for slug, pid in rng.sample(targets, per_round)
+        ]
+        pids = {
+            "on": await app.fetchval("SELECT pg_backend_pid()"),
+            "off": await owner.fetchval("SELECT pg_backend_pid()"),
+        }
+        spent = {"on": 0.0, "off": 0.0}
+        found = {"on": 0, "off": 0}
+
+        async def one_round(arm: str, conn: asyncpg.Connection) -> None:
+            before = cpu_times([pids[arm]])
+            for tenant_id, digest, patient_id in work:
+                try:
+                    async with conn.transaction():
+                        await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant_id))
+                        token = await conn.fetchrow(_TOKEN_LOOKUP.sql, tenant_id, digest)
+                        rows = await conn.fetch(_PATIENT_WITH_CONTACTS.sql, tenant_id, patient_id)
+                        values = [uuid.uuid4(), "user", token["user_id"], token["id"], "bench", "read", "patient",
+                                  str(patient_id), patient_id, "success", "10.0.0.1", "bench", None, False,
+                                  _json.dumps({})]  # fmt: skip
+                        await conn.execute(INSERT_EVENT.sql, tenant_id, *values)
+                        found[arm] += len(rows) > 0
+                        raise _RollbackError
+                except _RollbackError:
+                    pass
+            spent[arm] += _spent(before, cpu_times([pids[arm]]))
+
+        for i in range(rounds):
+            for arm in ("on", "off") if i % 2 == 0 else ("off", "on"):
+                await one_round(arm, app if arm == "on" else owner)
+    finally:
+        await app.close()
+        await owner.close()
+    n = rounds * per_round
+    on_us, off_us = 1e6 * spent["on"] / n, 1e6 * spent["off"] / n
+    return {
+        "pg_cpu_us_per_request_rls_on": round(on_us, 1),
+        "pg_cpu_us_per_request_rls_off": round(off_us, 1),
+        "overhead_pct": round((on_us / off_us - 1) * 100, 1) if off_us else None,
+        "patients_found": found,
+        "method": f"the chart read's statements on one connection as the app role and one as the owner, "
+        f"{rounds} alternating rounds of {per_round} requests, PostgreSQL backend CPU from /proc",
+    }
+
+
+class _RollbackError(Exception):
+    """Ends a measured transaction without keeping its audit row."""
+
+
 # -- profile --------------------------------------------------------------------------------
 
 
@@ -528,6 +605,10 @@ def print_table(results: dict, scenarios: list[tuple[str, str]]) -> None:
     o = results["overheads"]
     print()
     print(f"limit at 64 conns: {limit64:.0f} req/s")
+    if "rls_sql" in o:
+        x = o["rls_sql"]
+        print(f"RLS in PostgreSQL: {x['pg_cpu_us_per_request_rls_on']} µs of PostgreSQL CPU per chart read with RLS, "
+              f"{x['pg_cpu_us_per_request_rls_off']} µs without: {x['overhead_pct']:+.1f} %")  # fmt: skip
     if "rls" in o:
         print(f"RLS: chart read at 64 conns {o['rls']['rps_rls_on']:.0f} req/s with RLS, {o['rls']['rps_rls_off']:.0f} "
               f"without: overhead {o['rls']['overhead_pct']:+.1f} % (alternating slices, two servers)")  # fmt: skip
@@ -707,6 +788,8 @@ def main() -> None:
                 owner.stop()
     finally:
         server.stop()
+    say("RLS at the SQL level: the chart read's statements as the app role vs. the owner")
+    results["overheads"]["rls_sql"] = asyncio.run(rls_sql_cost(settings, data_dir))
     say("casbin micro-benchmark (1,000 tenants x 10 users)")
     results["overheads"]["casbin"] = casbin_micro()
     RESULTS.write_text(json.dumps(results, indent=2, default=str))
