@@ -29,9 +29,9 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db.session import _SCOPE_KEY  # the tenant a session's transaction began in
 from core.tenancy.context import TenantScopeError, current_tenant_id
 
-_SCOPE_KEY = "tessera_scope"  # the marker core.db.session keeps in session.info
 _TENANT_PARAM = re.compile(r"\btenant_id\s*=\s*\$1\b")
 _TENANT_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+\w+\s*\(\s*tenant_id\b[^)]*\)\s*VALUES\s*\(\s*\$1\b", re.I)
 
