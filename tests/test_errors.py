@@ -46,3 +46,51 @@ async def test_unknown_path_and_wrong_method_are_readable(make_tenant, client_fo
         wrong = await client.delete("/api/sample/notes")
     assert missing.status_code == 404 and "There is nothing at this address." in missing.text
     assert wrong.status_code in (404, 405)
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+async def test_no_free_database_connection_is_a_503_to_retry(
+    settings, registry, make_tenant, make_user, session_store
+):
+    """Every pooled connection busy past TESSERA_DB_POOL_TIMEOUT: a 503 with Retry-After,
+    not a 500; and the next request, once a connection is free, is served."""
+    from litestar.testing import AsyncTestClient
+
+    from core.app import create_app
+    from core.auth.sessions import COOKIE_NAME
+
+    tenant = await make_tenant()
+    user = await make_user(tenant)
+    app = create_app(
+        settings.with_(db_pool_size=1, db_max_overflow=0, db_pool_timeout=0.2), registry=registry
+    )
+    client = AsyncTestClient(app=app, base_url=f"http://{tenant.slug}.localhost")
+    lines = _Lines()
+    logging.getLogger("tessera.errors").addHandler(lines)
+    try:
+        async with client:
+            session_id, _ = await session_store.create(
+                user_id=user.id, tenant_id=tenant.id, mfa_verified=True
+            )
+            client.cookies.set(COOKIE_NAME, session_id)
+            assert (await client.get("/api/patients")).status_code == 200  # the pool works
+            held = await app.state.db.engine.connect()  # the only connection, busy elsewhere
+            try:
+                busy = await client.get("/api/patients")
+            finally:
+                await held.close()
+            assert busy.status_code == 503, busy.text
+            assert busy.headers["retry-after"] == "1"
+            assert "try again" in busy.json()["detail"]
+            assert any(line.startswith("no free database connection") for line in lines.lines)
+            assert (await client.get("/api/patients")).status_code == 200  # and it recovers
+    finally:
+        logging.getLogger("tessera.errors").removeHandler(lines)

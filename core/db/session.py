@@ -169,7 +169,12 @@ class Database:
 
     def __init__(self, settings: Settings, *, pool_size: int | None = None, **engine_kw) -> None:
         self.settings = settings
-        kw = {"pool_size": pool_size or settings.db_pool_size, "pool_pre_ping": False}
+        kw = {
+            "pool_size": pool_size or settings.db_pool_size,
+            "max_overflow": settings.db_max_overflow,
+            "pool_timeout": settings.db_pool_timeout,
+            "pool_pre_ping": False,
+        }
         kw.update(engine_kw)
         self.engine: AsyncEngine = create_async_engine(settings.app_url(), **kw)
         self.sessionmaker = async_sessionmaker(

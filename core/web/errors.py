@@ -15,6 +15,7 @@ import traceback
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import Scope, Send
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = logging.getLogger("tessera.errors")
 
@@ -35,6 +36,7 @@ _TITLES = {
     422: "Check the form",
     429: "Too many requests",
     500: "Something went wrong",
+    503: "Busy",
 }
 
 
@@ -146,19 +148,17 @@ def _default_detail(status: int) -> str:
         return ""
 
 
+def _route(request: Request) -> str:
+    """The handler's name (or the path when no route matched) for a log line."""
+    handler = request.scope.get("route_handler")
+    return handler.handler_name if handler else request.url.path
+
+
 def internal_error_handler(request: Request, exc: Exception) -> Response:
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     where = f"{frame.filename}:{frame.lineno}" if frame else "?"
     # The exception's message is not logged: it may quote patient data.
-    log.error(
-        "unhandled %s at %s on %s %s",
-        type(exc).__name__,
-        where,
-        request.method,
-        request.scope.get("route_handler").handler_name
-        if request.scope.get("route_handler")
-        else request.url.path,
-    )
+    log.error("unhandled %s at %s on %s %s", type(exc).__name__, where, request.method, _route(request))
     return _respond(
         request,
         500,
@@ -167,4 +167,21 @@ def internal_error_handler(request: Request, exc: Exception) -> Response:
     )
 
 
-EXCEPTION_HANDLERS = {HTTPException: http_exception_handler, Exception: internal_error_handler}
+def pool_timeout_handler(request: Request, exc: PoolTimeout) -> Response:
+    """Every database connection of this process stayed busy for ``TESSERA_DB_POOL_TIMEOUT``
+    seconds: the request did nothing, so it is safe to send again."""
+    log.warning("no free database connection for %s %s", request.method, _route(request))
+    response = _respond(
+        request,
+        503,
+        "The server is busy right now and did not handle this request. Please try again in a moment.",
+    )
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+EXCEPTION_HANDLERS = {
+    HTTPException: http_exception_handler,
+    PoolTimeout: pool_timeout_handler,
+    Exception: internal_error_handler,
+}
