@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from core.db import hot
@@ -73,3 +75,37 @@ async def test_a_transaction_begun_without_scope_is_narrowed_to_the_tenant(db, m
         await session.connection()  # begun outside any tenant: no set_config yet
         with tenant_scope(a.id):
             assert [r["body"] for r in await hot.fetch(session, _ALL_NOTES)] == ["a1"]
+
+
+async def test_begin_and_the_tenant_setting_are_one_round_trip(db, make_tenant):
+    """BEGIN travels with the scope's set_config; a commit and a rollback both end it."""
+    a, b = await make_tenant(), await make_tenant()
+    await _add_notes(db, a, "a1")
+    with tenant_scope(a.id):
+        async with db.session() as session:
+            raw, _ = await hot.driver(session)
+            sent: list[str] = []
+
+            def log(logged) -> None:
+                sent.append(logged.query)
+
+            raw.add_query_logger(log)
+            try:
+                await session.commit()  # ends the transaction driver() opened
+                await asyncio.sleep(0.05)  # asyncpg calls query loggers with call_soon
+                assert sent == ["COMMIT"]
+                sent.clear()
+                assert [r["body"] for r in await hot.fetch(session, _ALL_NOTES)] == ["a1"]
+                await session.rollback()
+                await asyncio.sleep(0.05)
+                assert sent == [
+                    f"BEGIN; SELECT set_config('app.tenant_id', '{a.id}', true)",
+                    _ALL_NOTES.sql,
+                    "ROLLBACK",
+                ]
+                assert not raw.is_in_transaction()
+            finally:
+                raw.remove_query_logger(log)
+    with tenant_scope(b.id):  # the pooled connection carries nothing into the next tenant
+        async with db.session() as session:
+            assert await hot.fetch(session, _ALL_NOTES) == []

@@ -19,6 +19,11 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, with_loader_criteria
 
+try:  # SQLAlchemy 2.1
+    from sqlalchemy.util.concurrency import await_
+except ImportError:  # 2.0
+    from sqlalchemy.util import await_only as await_
+
 from core.db.base import TenantScoped, is_tenant_scoped
 from core.settings import Settings
 from core.tenancy.changes import tenants_changed
@@ -47,12 +52,64 @@ def _begin_in_scope(session: Session, transaction, connection) -> None:
     marker = _scope_marker()
     session.info[_SCOPE_KEY] = marker
     if isinstance(marker, uuid.UUID):
-        # driver SQL: runs at the start of every transaction, no need to compile it each time
-        connection.exec_driver_sql(_SET_TENANT, (str(marker),))
+        # str() of a UUID is hex digits and dashes only: safe to write into the SQL
+        if not _begin_with(connection, f"SELECT set_config('app.tenant_id', '{marker}', true)"):
+            connection.exec_driver_sql(_SET_TENANT, (str(marker),))
     elif marker == _UNSCOPED:
         role = session.info.get("platform_role")
         if role:
-            connection.exec_driver_sql(f'SET LOCAL ROLE "{role}"')
+            set_role = 'SET LOCAL ROLE "{}"'.format(role.replace('"', '""'))
+            if not _begin_with(connection, set_role):
+                connection.exec_driver_sql(set_role)
+
+
+class _Begun:
+    """The transaction :func:`_begin_with` opened, as SQLAlchemy's asyncpg adapter sees one:
+    it only ever awaits ``commit()`` or ``rollback()`` on it (asyncpg's own transaction
+    object sends the same two statements)."""
+
+    __slots__ = ("_driver",)
+
+    def __init__(self, driver) -> None:
+        self._driver = driver
+
+    async def commit(self) -> None:
+        await self._driver.execute("COMMIT")
+
+    async def rollback(self) -> None:
+        await self._driver.execute("ROLLBACK")
+
+
+def _begin_with(connection, sql: str) -> bool:
+    """Open the transaction on the driver together with ``sql``, in one round trip.
+
+    SQLAlchemy's asyncpg adapter sends ``BEGIN`` lazily, on its own round trip, right
+    before the first statement, which here is always the scope's ``set_config`` (or ``SET
+    LOCAL ROLE``): two round trips before a request's first real statement. Sent together
+    as one simple query they cost one (docs/benchmarks.md). Returns False, and leaves
+    everything to SQLAlchemy, on another driver, a transaction already open (a session
+    joining its caller's), or a non-default isolation level or access mode.
+    """
+    fairy = connection.connection
+    adapted = fairy.dbapi_connection
+    if (
+        getattr(adapted, "_transaction", False) is not None  # not the asyncpg adapter, or begun
+        or getattr(adapted, "_started", False)  # SQLAlchemy 2.0's flag for the same
+        or adapted.isolation_level is not None
+        or adapted.readonly
+        or adapted.deferrable
+    ):
+        return False
+    driver = fairy.driver_connection
+    try:
+        await_(driver.execute(f"BEGIN; {sql}"))
+    except BaseException:
+        fairy.invalidate()  # whatever state the connection is in, it does not go back to the pool
+        raise
+    adapted._transaction = _Begun(driver)
+    if hasattr(adapted, "_started"):
+        adapted._started = True
+    return True
 
 
 def _check_same_scope(session: Session) -> None:
