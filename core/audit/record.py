@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.audit.models import ACTIONS, OUTCOMES, AuditEvent
+from core.audit.models import ACTIONS, OUTCOMES
 from core.auth.principal import Principal, RequestMeta, current_principal, current_request_meta
 from core.db import hot
 from core.db.base import new_id
@@ -28,6 +29,28 @@ INSERT_EVENT = hot.TenantSQL(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An audit event as recorded: the columns the app writes (see :data:`_WRITTEN`)."""
+
+    tenant_id: uuid.UUID
+    id: uuid.UUID
+    actor_type: str
+    actor_user_id: uuid.UUID | None
+    actor_token_id: uuid.UUID | None
+    actor_label: str | None
+    action: str
+    resource_type: str
+    resource_id: str | None
+    patient_id: uuid.UUID | None
+    outcome: str
+    client_ip: str | None
+    user_agent: str | None
+    reason: str | None
+    emergency: bool
+    detail: dict[str, Any]
+
+
 def build_event(
     *,
     action: str,
@@ -41,7 +64,7 @@ def build_event(
     principal: Principal | None = None,
     meta: RequestMeta | None = None,
     actor_label: str | None = None,
-) -> AuditEvent:
+) -> Event:
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}; add it to core.audit.models.ACTIONS")
     if outcome not in OUTCOMES:
@@ -53,8 +76,11 @@ def build_event(
     else:
         actor_type, user_id, token_id = principal.actor_type, principal.user_id, principal.token_id
         actor_label = actor_label or principal.email
-    return AuditEvent(
+    # a plain record, not an AuditEvent: the ORM's instrumented constructor cost more than
+    # the INSERT's own CPU on the chart read (docs/benchmarks.md)
+    return Event(
         tenant_id=require_tenant_id(),
+        id=new_id(),
         actor_type=actor_type,
         actor_user_id=user_id,
         actor_token_id=token_id,
@@ -72,21 +98,20 @@ def build_event(
     )
 
 
-async def record(session: AsyncSession, **event: Any) -> AuditEvent:
+async def record(session: AsyncSession, **event: Any) -> Event:
     """Add an audit event to ``session``'s transaction (the caller commits with its change).
 
     Keyword arguments are those of :func:`build_event`; the actor and client come from the
     current request unless given.
     """
-    audit_event = build_event(**event)
-    audit_event.id = new_id()
+    built = build_event(**event)
     if session.new or session.dirty or session.deleted:
         await session.flush()  # the caller's pending changes first, as before
     # One INSERT on the session's connection, without the unit of work (docs/benchmarks.md).
-    values = [getattr(audit_event, c) for c in _WRITTEN]
+    values = [getattr(built, c) for c in _WRITTEN]
     values[-1] = json.dumps(values[-1])  # jsonb is sent as text (SQLAlchemy's codec)
     await hot.execute(session, INSERT_EVENT, *values)
-    return audit_event
+    return built
 
 
 async def record_now(db, tenant_id: uuid.UUID, **event: Any) -> None:
