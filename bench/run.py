@@ -448,17 +448,15 @@ def casbin_micro(tenants: int = 1000, users: int = 10, checks: int = 200_000) ->
 
 
 async def rls_sql_cost(settings: Settings, data_dir: Path, rounds: int = 6, per_round: int = 500) -> dict:
-    """The chart read's own statements (set_config, token look-up, patient with contacts,
-    audit INSERT; rolled back) on two connections, one as the app role (RLS forced) and one
+    """The chart read's own statements (BEGIN with set_config, token look-up, the patient
+    with contacts and its audit INSERT; rolled back) on two connections, one as the app role (RLS forced) and one
     as the owner (not subject to RLS), in alternating rounds; PostgreSQL CPU per request
     from /proc of each connection's backend. RLS acts only inside PostgreSQL, so this
     isolates it from the app servers' warm-up and the machine's noise."""
-    import json as _json
-
-    from core.audit.record import INSERT_EVENT
+    from core.audit.record import Event, event_params
     from core.auth.middleware import _TOKEN_LOOKUP
     from core.auth.tokens import token_digest
-    from core.patients.services import _PATIENT_WITH_CONTACTS
+    from core.patients.services import _READ_AND_AUDIT
 
     tokens: dict[str, list[bytes]] = collections.defaultdict(list)
     for line in (data_dir / "tokens.tsv").read_text().splitlines():
@@ -484,19 +482,16 @@ async def rls_sql_cost(settings: Settings, data_dir: Path, rounds: int = 6, per_
         async def one_round(arm: str, conn: asyncpg.Connection) -> None:
             before = cpu_times([pids[arm]])
             for tenant_id, digest, patient_id in work:
+                await conn.execute(f"BEGIN; SELECT set_config('app.tenant_id', '{tenant_id}', true)")
                 try:
-                    async with conn.transaction():
-                        await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant_id))
-                        token = await conn.fetchrow(_TOKEN_LOOKUP.sql, tenant_id, digest)
-                        rows = await conn.fetch(_PATIENT_WITH_CONTACTS.sql, tenant_id, patient_id)
-                        values = [uuid.uuid4(), "user", token["user_id"], token["id"], "bench", "read", "patient",
-                                  str(patient_id), patient_id, "success", "10.0.0.1", "bench", None, False,
-                                  _json.dumps({})]  # fmt: skip
-                        await conn.execute(INSERT_EVENT.sql, tenant_id, *values)
-                        found[arm] += len(rows) > 0
-                        raise _RollbackError
-                except _RollbackError:
-                    pass
+                    token = await conn.fetchrow(_TOKEN_LOOKUP.sql, tenant_id, digest)
+                    event = Event(tenant_id, uuid.uuid4(), "user", token["user_id"], token["id"], "bench",
+                                  "read", "patient", str(patient_id), patient_id, "success", "10.0.0.1",
+                                  "bench", None, False, {})  # fmt: skip
+                    rows = await conn.fetch(_READ_AND_AUDIT.sql, tenant_id, patient_id, *event_params(event))
+                    found[arm] += len(rows) > 0
+                finally:
+                    await conn.execute("ROLLBACK")
             spent[arm] += _spent(before, cpu_times([pids[arm]]))
 
         for i in range(rounds):
@@ -515,10 +510,6 @@ async def rls_sql_cost(settings: Settings, data_dir: Path, rounds: int = 6, per_
         "method": f"the chart read's statements on one connection as the app role and one as the owner, "
         f"{rounds} alternating rounds of {per_round} requests, PostgreSQL backend CPU from /proc",
     }
-
-
-class _RollbackError(Exception):
-    """Ends a measured transaction without keeping its audit row."""
 
 
 # -- profile --------------------------------------------------------------------------------

@@ -284,3 +284,62 @@ async def test_every_patient_route_is_audited(db, make_tenant, make_user, client
             since=since,
             route="POST /api/patients/{patient_id}/inactivate",
         )
+
+
+async def test_the_chart_read_writes_one_event_and_a_miss_writes_a_failure(
+    db, make_tenant, make_user, client_for, owner_engine
+):
+    """The chart read inserts its audit row in the same statement as the read: exactly one
+    success event when the patient is there; for an id that is not (or is another clinic's),
+    one failure event and no success event, in the tenant asking only."""
+    from sqlalchemy import text
+
+    tenant, other = await make_tenant(), await make_tenant()
+    user = await make_user(tenant, roles=("clinician",))
+    other_user = await make_user(other, roles=("clinician",))
+    tokens = {}
+    for who, where in ((user, tenant), (other_user, other)):
+        with tenant_scope(where.id):
+            async with db.session() as session:
+                tokens[where.id], _ = await create_token(session, user_id=who.id, name="chart read")
+                await session.commit()
+
+    async def events(t):
+        async with owner_engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT action, outcome, patient_id, actor_user_id, actor_token_id, client_ip "
+                    "FROM audit_events WHERE tenant_id = :t AND resource_type = 'patient' ORDER BY occurred_at"
+                ),
+                {"t": t.id},
+            )
+            return [tuple(r) for r in rows]
+
+    async with client_for(other.slug) as c:
+        c.headers["authorization"] = f"Bearer {tokens[other.id]}"
+        created = await c.post(
+            "/api/patients", json={"given_name": "Oda", "family_name": "Other", "birth_date": "1960-01-02"}
+        )
+        foreign = created.json()["id"]
+    async with client_for(tenant.slug) as c:
+        c.headers["authorization"] = f"Bearer {tokens[tenant.id]}"
+        created = await c.post(
+            "/api/patients", json={"given_name": "Ada", "family_name": "Once", "birth_date": "1970-05-06"}
+        )
+        pid = created.json()["id"]
+        before = await events(tenant)
+        assert (await c.get(f"/api/patients/{pid}")).json()["family_name"] == "Once"
+        found = (await events(tenant))[len(before) :]
+        assert len(found) == 1
+        action, outcome, patient_id, actor, token_id, client_ip = found[0]
+        assert (action, outcome, str(patient_id), actor) == ("read", "success", pid, user.id)
+        assert token_id is not None and client_ip
+        other_before = await events(other)
+        for missing in (foreign, "01a22406-0000-7000-8000-000000000000"):
+            assert (await c.get(f"/api/patients/{missing}")).status_code == 404
+        misses = (await events(tenant))[len(before) + 1 :]
+        assert [(a, o, str(p)) for a, o, p, *_ in misses] == [
+            ("read", "failure", foreign),
+            ("read", "failure", "01a22406-0000-7000-8000-000000000000"),
+        ]
+        assert await events(other) == other_before

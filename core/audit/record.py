@@ -108,10 +108,28 @@ async def record(session: AsyncSession, **event: Any) -> Event:
     if session.new or session.dirty or session.deleted:
         await session.flush()  # the caller's pending changes first, as before
     # One INSERT on the session's connection, without the unit of work (docs/benchmarks.md).
-    values = [getattr(built, c) for c in _WRITTEN]
-    values[-1] = json.dumps(values[-1])  # jsonb is sent as text (SQLAlchemy's codec)
-    await hot.execute(session, INSERT_EVENT, *values)
+    await hot.execute(session, INSERT_EVENT, *event_params(built))
     return built
+
+
+def event_params(event: Event) -> list[Any]:
+    """The values of ``event``'s written columns, in :data:`_WRITTEN` order, as bound."""
+    values = [getattr(event, c) for c in _WRITTEN]
+    values[-1] = json.dumps(values[-1])  # jsonb is sent as text (SQLAlchemy's codec)
+    return values
+
+
+def insert_event_per_row(source: str, first: int) -> str:
+    """An INSERT of one audit event for each row of ``source`` (a CTE of the same
+    statement), with the tenant from ``$1`` and the event's :func:`event_params` bound from
+    ``$first`` on.
+
+    For a data-modifying CTE: a read and its audit event in one round trip, and the event
+    only when the read found its row. A hot path's choice (the chart read); everything else
+    calls :func:`record`.
+    """
+    params = ", ".join(f"${i}" for i in range(first, first + len(_WRITTEN)))
+    return f"INSERT INTO audit_events (tenant_id, {', '.join(_WRITTEN)}) SELECT $1, {params} FROM {source}"
 
 
 async def record_now(db, tenant_id: uuid.UUID, **event: Any) -> None:

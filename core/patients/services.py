@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.audit.record import record
+from core.audit.record import build_event, event_params, insert_event_per_row, record
 from core.db import hot
 from core.db.base import utcnow
 from core.patients import icd10
@@ -185,24 +185,26 @@ async def patient_out(
 # taken from the output structs so the two cannot drift apart.
 _PATIENT_FIELDS = [f for f in s.PatientOut.__struct_fields__ if f != "emergency_contacts"]
 _CONTACT_FIELDS = list(s.ContactOut.__struct_fields__)
-_PATIENT_WITH_CONTACTS = hot.TenantSQL(
-    "patient by id, with its active contacts",
-    "SELECT {}, {} FROM patients p LEFT JOIN patient_contacts c ON c.tenant_id = p.tenant_id "
-    "AND c.patient_id = p.id AND c.status = 'active' WHERE p.tenant_id = $1 AND p.id = $2 "
-    "ORDER BY c.created_at, c.id".format(
-        ", ".join(f"p.{f}" for f in _PATIENT_FIELDS), ", ".join(f"c.{f} AS c_{f}" for f in _CONTACT_FIELDS)
+_READ_AND_AUDIT = hot.TenantSQL(
+    "patient by id with its active contacts; its audit event when found",
+    "WITH p AS (SELECT {} FROM patients WHERE tenant_id = $1 AND id = $2), "
+    "ev AS ({}) "
+    "SELECT p.*, {} FROM p LEFT JOIN patient_contacts c ON c.tenant_id = $1 "
+    "AND c.patient_id = p.id AND c.status = 'active' ORDER BY c.created_at, c.id".format(
+        ", ".join(_PATIENT_FIELDS),
+        insert_event_per_row("p", first=3),
+        ", ".join(f"c.{f} AS c_{f}" for f in _CONTACT_FIELDS),
     ),
 )
 
 
 async def read_patient(session: AsyncSession, patient_id: uuid.UUID) -> s.PatientOut:
-    """The chart read: the patient with its active contacts, audited."""
-    rows = await hot.fetch(session, _PATIENT_WITH_CONTACTS, patient_id)
+    """The chart read: the patient with its active contacts, audited, in one statement
+    (the audit row is inserted by the same statement, only when the patient is found)."""
+    event = build_event(action="read", resource_type="patient", resource_id=patient_id, patient_id=patient_id)
+    rows = await hot.fetch(session, _READ_AND_AUDIT, patient_id, *event_params(event))
     if not rows:
         await _not_found(session, patient_id, "read")
-    await record(
-        session, action="read", resource_type="patient", resource_id=patient_id, patient_id=patient_id
-    )
     first = rows[0]
     contacts = [
         s.ContactOut(**{f: row[f"c_{f}"] for f in _CONTACT_FIELDS}) for row in rows if row["c_id"] is not None
