@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http.cookies import CookieError, SimpleCookie
+from typing import NamedTuple
 
 from litestar.types import ASGIApp, Receive, Scope, Send
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth.models import Membership, PlatformOperator, User, token_usable
+from core.auth.models import PlatformOperator, User, token_usable
 from core.auth.principal import Principal, RequestMeta, reset_request_identity, set_request_identity
 from core.auth.sessions import COOKIE_NAME, SessionData
 from core.auth.tokens import looks_like_token, token_digest
@@ -82,6 +83,21 @@ _TOKEN_USED = hot.TenantSQL(
     "AND (last_used_at IS NULL OR last_used_at < $4)",
 )
 
+_SESSION_MEMBER = hot.TenantSQL(
+    "signed-in user and membership",
+    "SELECT u.id, u.email, u.display_name, u.is_active, u.mfa_enabled_at, m.roles, m.status "
+    "FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.tenant_id = $1 AND m.user_id = $2",
+)
+
+
+class _Member(NamedTuple):
+    """Who a session belongs to, as the principal needs it."""
+
+    id: uuid.UUID
+    email: str
+    display_name: str
+    mfa_enabled_at: dt.datetime | None
+
 
 class Authenticator:
     """Turns a token or a session cookie into a Principal.
@@ -106,21 +122,21 @@ class Authenticator:
     async def _member(self, session, user_id, site: SiteContext):
         """(user, roles, is_operator) if the user may act on this site, else None."""
         if site.is_tenant:
-            row = (
-                await session.execute(
-                    select(User, Membership)
-                    .join(Membership, Membership.user_id == User.id)
-                    .where(User.id == user_id)
-                )
-            ).first()
-            if row is None or not row.User.is_active or not row.Membership.is_active:
+            # hand-written like the token look-up: every signed-in page request runs it
+            row = await hot.fetchrow(session, _SESSION_MEMBER, user_id)
+            if row is None or not row["is_active"] or row["status"] != "active":
                 return None
-            return row.User, frozenset(row.Membership.roles), False
+            member = _Member(row["id"], row["email"], row["display_name"], row["mfa_enabled_at"])
+            return member, frozenset(row["roles"] or ()), False
         user = await session.get(User, user_id)
         operator = user is not None and await session.get(PlatformOperator, user_id) is not None
         if not operator or not user.is_active:
             return None
-        return user, frozenset({"operator"}), True
+        return (
+            _Member(user.id, user.email, user.display_name, user.mfa_enabled_at),
+            frozenset({"operator"}),
+            True,
+        )
 
     async def from_token(
         self, token: str, site: SiteContext, session: AsyncSession | None = None
