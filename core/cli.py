@@ -255,7 +255,7 @@ def cmd_serve(args, settings: Settings) -> None:
 
     _registry(settings)  # fail here, readably, if a plugin cannot load
     uvicorn.run(
-        "core.app:create_app",
+        "core.app:create_served_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
