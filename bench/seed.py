@@ -415,12 +415,39 @@ async def _seed_part(settings: Settings, scale: Scale, data_dir: Path, part: int
     return seeder.counts
 
 
-async def _analyze(settings: Settings) -> None:
+#: the file in a bench data folder naming the seeding its tokens and targets belong to
+SEED_MARK = "seed-id"
+_MARK_PREFIX = "tessera bench seed "
+
+
+async def _analyze_and_mark(settings: Settings, data_dir: Path) -> None:
+    """ANALYZE, then mark the database and the data folder with one new id: the tokens and
+    targets written here only work against the rows seeded with them."""
+    mark = uuid.uuid4().hex
     conn = await asyncpg.connect(asyncpg_dsn(settings.owner_url()))
     try:
         await conn.execute("ANALYZE")
+        name = await conn.fetchval("SELECT current_database()")
+        await conn.execute(f"COMMENT ON DATABASE \"{name}\" IS '{_MARK_PREFIX}{mark}'")
     finally:
         await conn.close()
+    (data_dir / SEED_MARK).write_text(mark + "\n")
+
+
+async def database_mark(conn: asyncpg.Connection) -> str | None:
+    """The seeding id the connected bench database was marked with, if any."""
+    comment = await conn.fetchval(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"
+    )
+    if comment and comment.startswith(_MARK_PREFIX):
+        return comment[len(_MARK_PREFIX) :]
+    return None
+
+
+def folder_mark(data_dir: Path) -> str | None:
+    """The seeding id a bench data folder was written for, if any."""
+    path = data_dir / SEED_MARK
+    return path.read_text().strip() if path.exists() else None
 
 
 def _seed_part_process(args: tuple) -> dict:
@@ -454,7 +481,7 @@ def seed(settings: Settings, scale: Scale, data_dir: Path, jobs: int | None = No
                 piece = data_dir / f"{name}.{k}"
                 out.write(piece.read_text())
                 piece.unlink()
-    asyncio.run(_analyze(settings))
+    asyncio.run(_analyze_and_mark(settings, data_dir))
     return {
         "scale": scale.name,
         "tenants": scale.tenants,

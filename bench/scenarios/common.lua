@@ -29,6 +29,14 @@ end
 
 function pick(list) return list[math.random(#list)] end
 
+-- BENCH_DELAY_MS (bench/run.py's paced run): each connection waits a random time with this
+-- mean before each request, exponentially distributed, so requests arrive at a set rate
+-- below saturation, as from many independent clients; unset, wrk sends back to back.
+local pace = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if pace then
+  function delay() return -math.log(1 - math.random()) * pace end
+end
+
 function target()
   local t = pick(targets)
   return t[1], t[2]
