@@ -105,6 +105,22 @@ async def assert_audited(
     return found
 
 
+async def audit_rows(
+    owner_engine, tenant, columns: str, where: str = "", order: str = "occurred_at"
+) -> list[tuple]:
+    """``columns`` of ``tenant``'s audit events, read as the owner (no RLS, nothing sealed
+    hidden), optionally narrowed by an SQL ``where`` condition, in ``order``."""
+    from sqlalchemy import text
+
+    condition = f" AND ({where})" if where else ""
+    async with owner_engine.connect() as conn:
+        rows = await conn.execute(
+            text(f"SELECT {columns} FROM audit_events WHERE tenant_id = :t{condition} ORDER BY {order}"),
+            {"t": _id(tenant)},
+        )
+        return [tuple(r) for r in rows]
+
+
 def route_key(route: str) -> str:
     """``"PATCH /api/patients/{patient_id:uuid}"`` -> ``"PATCH /api/patients/{patient_id}"``;
     a bare path means GET."""

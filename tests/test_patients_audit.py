@@ -7,7 +7,7 @@ import datetime as dt
 
 from core.auth.tokens import create_token
 from core.tenancy import tenant_scope
-from tests.audit_helpers import assert_audited
+from tests.audit_helpers import assert_audited, audit_rows
 
 SUB_RESOURCES = {
     "contacts": (
@@ -292,8 +292,6 @@ async def test_the_chart_read_writes_one_event_and_a_miss_writes_a_failure(
     """The chart read inserts its audit row in the same statement as the read: exactly one
     success event when the patient is there; for an id that is not (or is another clinic's),
     one failure event and no success event, in the tenant asking only."""
-    from sqlalchemy import text
-
     tenant, other = await make_tenant(), await make_tenant()
     user = await make_user(tenant, roles=("clinician",))
     other_user = await make_user(other, roles=("clinician",))
@@ -305,15 +303,12 @@ async def test_the_chart_read_writes_one_event_and_a_miss_writes_a_failure(
                 await session.commit()
 
     async def events(t):
-        async with owner_engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT action, outcome, patient_id, actor_user_id, actor_token_id, client_ip "
-                    "FROM audit_events WHERE tenant_id = :t AND resource_type = 'patient' ORDER BY occurred_at"
-                ),
-                {"t": t.id},
-            )
-            return [tuple(r) for r in rows]
+        return await audit_rows(
+            owner_engine,
+            t,
+            "action, outcome, patient_id, actor_user_id, actor_token_id, client_ip",
+            where="resource_type = 'patient'",
+        )
 
     async with client_for(other.slug) as c:
         c.headers["authorization"] = f"Bearer {tokens[other.id]}"

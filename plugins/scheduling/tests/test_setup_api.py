@@ -7,9 +7,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import text
 
 from plugins.scheduling.tests.booking_clinic import api_client, make_booking_clinic
+from tests.audit_helpers import audit_rows
 
 
 @pytest.fixture
@@ -22,15 +22,9 @@ def errors_of(response) -> dict[str, str]:
 
 
 async def setup_events(owner_engine, tenant) -> list[tuple[str, str]]:
-    async with owner_engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT action, resource_type FROM audit_events WHERE tenant_id = :t "
-                "AND resource_type LIKE 'scheduling:%' ORDER BY occurred_at"
-            ),
-            {"t": tenant.id},
-        )
-        return [tuple(r) for r in rows]
+    return await audit_rows(
+        owner_engine, tenant, "action, resource_type", where="resource_type LIKE 'scheduling:%'"
+    )
 
 
 async def test_appointment_types(app, db, clinic, owner_engine):
