@@ -4,7 +4,7 @@
 #                TESSERA_DATABASE_URL / TESSERA_REDIS_URL are set), migrate, seed the demo
 #                tenants, serve web + worker on http://localhost:8000
 #   make test    the whole test suite (real PostgreSQL and Redis, embedded by default)
-#   make lint    ruff check + ruff format --check
+#   make lint    ruff check + ruff format --check + the import contract
 #   make stop    stop the embedded PostgreSQL and Redis
 #
 # Variables: PORT=8001 (or TESSERA_PORT), PYTEST_ARGS="-k hosts -x", PYTHON=python3.12,
@@ -39,7 +39,7 @@ else
 endif
 TESSERA := TESSERA_EMBEDDED=$${TESSERA_EMBEDDED:-$(EMBEDDED)} $(VENV_PY) -m core.cli
 
-.PHONY: help install venv run test lint format stop clean distclean screenshots bench
+.PHONY: help install venv run test lint imports format stop clean distclean screenshots bench
 
 help:
 	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
@@ -81,6 +81,12 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV_PY) -m ruff check .
 	$(VENV_PY) -m ruff format --check .
+	$(MAKE) --no-print-directory imports
+
+# core imports no plugin; a plugin imports only core.plugin_api (scripts/import_contract.py)
+IMPORT_ROOT ?= .
+imports:
+	$(VENV_PY) scripts/import_contract.py $(IMPORT_ROOT)
 
 format: $(STAMP)
 	$(VENV_PY) -m ruff check --fix .

@@ -82,8 +82,8 @@ async def _with_session(settings: Settings, fn: Callable):
 
 
 def cmd_tenants_create(args, settings: Settings) -> None:
-    from tenants.presets import apply_preset, get_preset
-    from tenants.registry import create_tenant
+    from core.lifecycle.presets import apply_preset, get_preset
+    from core.lifecycle.registry import create_tenant
 
     registry = _registry(settings)
     preset = get_preset(args.preset) if args.preset else None
@@ -112,8 +112,8 @@ def cmd_tenants_create(args, settings: Settings) -> None:
 
 
 def cmd_tenants_list(args, settings: Settings) -> None:
-    from tenants.plugins import enabled_plugins
-    from tenants.registry import list_tenants
+    from core.lifecycle.plugins import enabled_plugins
+    from core.lifecycle.registry import list_tenants
 
     async def run(session):
         out = []
@@ -144,7 +144,7 @@ def cmd_tenants_list(args, settings: Settings) -> None:
 
 def _cmd_tenant_status(status: str):
     def cmd(args, settings: Settings) -> None:
-        from tenants.registry import get_tenant, set_status
+        from core.lifecycle.registry import get_tenant, set_status
 
         async def run(session):
             await set_status(session, await get_tenant(session, args.tenant), status)
@@ -156,7 +156,7 @@ def _cmd_tenant_status(status: str):
 
 
 def cmd_tenants_export(args, settings: Settings) -> None:
-    from tenants.export import export_tenant
+    from core.lifecycle.export import export_tenant
 
     report = asyncio.run(export_tenant(settings, args.tenant, args.out))
     print(
@@ -166,7 +166,7 @@ def cmd_tenants_export(args, settings: Settings) -> None:
 
 
 def cmd_tenants_purge(args, settings: Settings) -> None:
-    from tenants.purge import purge_tenant
+    from core.lifecycle.purge import purge_tenant
 
     def confirm(plan) -> bool:
         print(
@@ -201,8 +201,8 @@ def cmd_plugins_list(args, settings: Settings) -> None:
     registry = _registry(settings)
     enabled: set[str] = set()
     if args.tenant:
-        from tenants.plugins import enabled_plugins
-        from tenants.registry import get_tenant
+        from core.lifecycle.plugins import enabled_plugins
+        from core.lifecycle.registry import get_tenant
 
         async def run(session):
             return await enabled_plugins(session, await get_tenant(session, args.tenant))
@@ -218,8 +218,8 @@ def cmd_plugins_list(args, settings: Settings) -> None:
 
 
 def cmd_plugins_enable(args, settings: Settings) -> None:
-    from tenants.plugins import enable_plugin
-    from tenants.registry import get_tenant
+    from core.lifecycle.plugins import enable_plugin
+    from core.lifecycle.registry import get_tenant
 
     registry = _registry(settings)
     try:
@@ -235,8 +235,8 @@ def cmd_plugins_enable(args, settings: Settings) -> None:
 
 
 def cmd_plugins_disable(args, settings: Settings) -> None:
-    from tenants.plugins import disable_plugin
-    from tenants.registry import get_tenant
+    from core.lifecycle.plugins import disable_plugin
+    from core.lifecycle.registry import get_tenant
 
     registry = _registry(settings)
 
@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     create = tenants.add_parser("create", help="create a tenant")
     create.add_argument("--slug", required=True, help="web address label: <slug>.<base domain>")
     create.add_argument("--name", required=True)
-    create.add_argument("--preset", help="practice-type preset (tenants/presets/*.toml)")
+    create.add_argument("--preset", help="practice-type preset (core/lifecycle/presets/*.toml)")
     create.add_argument("--time-zone", default="UTC", help="IANA time zone, e.g. America/Chicago")
     create.set_defaults(fn=cmd_tenants_create)
     lst = tenants.add_parser("list", help="list tenants")
@@ -365,9 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("tessera").setLevel(logging.INFO)
     args = build_parser().parse_args(argv)
+    from core.lifecycle.errors import TenantError
     from core.plugins.registry import PluginError
     from core.tenancy.context import TenantScopeError
-    from tenants.errors import TenantError
 
     try:
         settings = load_settings() if args.fn not in (cmd_dev_stop,) else Settings.from_env()

@@ -190,12 +190,12 @@ async def seed_demo_tenants(settings: Settings, registry) -> list[str]:
     from sqlalchemy import select
 
     from core.db.session import Database
+    from core.lifecycle.errors import TenantError
+    from core.lifecycle.plugins import enabled_plugins
+    from core.lifecycle.presets import apply_preset, get_preset
+    from core.lifecycle.registry import create_tenant
     from core.tenancy.context import tenant_scope
     from core.tenancy.models import Tenant
-    from tenants.errors import TenantError
-    from tenants.plugins import enabled_plugins
-    from tenants.presets import apply_preset, get_preset
-    from tenants.registry import create_tenant
 
     db = Database(settings, pool_size=1)
     slugs = []
@@ -261,9 +261,9 @@ async def enable_newly_installed(session, registry, tenant, preset) -> list[str]
     tenant never had (a plugin it once had and a developer disabled stays off)."""
     from sqlalchemy import select
 
+    from core.lifecycle.plugins import enable_plugin
     from core.tenancy.context import tenant_scope
     from core.tenancy.models import TenantPlugin
-    from tenants.plugins import enable_plugin
 
     with tenant_scope(tenant.id):
         known = set(await session.scalars(select(TenantPlugin.plugin)))

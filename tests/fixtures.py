@@ -104,8 +104,8 @@ def unique_slug():
 @pytest.fixture
 async def make_tenant(db: Database, registry: PluginRegistry, unique_slug):
     """Create a tenant (optionally with plugins enabled) through the real services."""
-    from tenants.plugins import enable_plugin
-    from tenants.registry import create_tenant
+    from core.lifecycle.plugins import enable_plugin
+    from core.lifecycle.registry import create_tenant
 
     async def make(*, plugins: tuple[str, ...] = (), slug: str | None = None, name: str = "Test Clinic"):
         async with db.session() as session:

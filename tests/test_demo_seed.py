@@ -147,8 +147,8 @@ async def test_seed_twice_adds_nothing_and_demo_users_sign_in(settings, registry
 async def test_an_existing_demo_clinic_gets_plugins_installed_since_but_keeps_disabled_ones(
     db, registry, make_tenant
 ):
-    from tenants.plugins import disable_plugin, enabled_plugins
-    from tenants.presets import get_preset
+    from core.lifecycle.plugins import disable_plugin, enabled_plugins
+    from core.lifecycle.presets import get_preset
 
     rehab = get_preset("rehab")
     fresh = await make_tenant()  # made before scheduling was installed, so to speak

@@ -16,11 +16,11 @@ from sqlalchemy import select, text
 from core.app import build_registry, create_app
 from core.encounters import status as lifecycle
 from core.encounters.models import Encounter, EncounterStatusHistory
+from core.lifecycle.plugins import enable_plugin
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl
 from core.practice.models import Location, Provider, ProviderLocation
 from core.tenancy import tenant_scope
-from tenants.plugins import enable_plugin
 from tests.audit_helpers import assert_audited
 from tests.test_practice_api import bearer, errors_of
 

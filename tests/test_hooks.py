@@ -5,13 +5,13 @@ from __future__ import annotations
 from sqlalchemy import func, select, text
 
 from core.db.admin import current_heads
+from core.lifecycle.plugins import disable_plugin, enable_plugin
+from core.lifecycle.registry import get_tenant
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl
 from core.plugins.registry import PluginRegistry
 from core.plugins.types import ChartPanel
 from core.tenancy import tenant_scope
-from tenants.plugins import disable_plugin, enable_plugin
-from tenants.registry import get_tenant
 from tests.fixtures import migration_dirs
 from tests.sample_plugin.models import Note
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.lifecycle.registry import get_tenant, set_status
 from core.web.hosts import slug_for
-from tenants.registry import get_tenant, set_status
 
 
 @pytest.mark.parametrize(

@@ -24,12 +24,12 @@ from sqlalchemy import text
 from core.jobs import JobError, JobFailedError, enqueue_job
 from core.jobs.outbox import dispatch_pending
 from core.jobs.worker import build_worker_settings, collect_jobs, redis_settings
+from core.lifecycle.registry import set_status
 from core.plugin_api import tenant_job
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl
 from core.plugins.registry import PluginError, PluginRegistry
 from core.tenancy import TenantScopeError, tenant_scope
-from tenants.registry import set_status
 from tests.sample_plugin.hooks import add_note
 
 ROOT = Path(__file__).resolve().parent.parent

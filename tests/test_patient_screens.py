@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 from core.app import build_registry, create_app
 from core.auth.sessions import COOKIE_NAME
 from core.encounters.models import Encounter
+from core.lifecycle.plugins import enable_plugin
 from core.patients import schemas as s
 from core.patients import services
 from core.patients.models import Patient
@@ -28,7 +29,6 @@ from core.plugins.markers import hookimpl
 from core.plugins.types import ChartPanel
 from core.tenancy import tenant_scope
 from core.tenancy.models import Tenant
-from tenants.plugins import enable_plugin
 from tests.audit_helpers import assert_audited
 from tests.test_encounters_api import make_clinic
 

@@ -6,16 +6,16 @@ import pytest
 from sqlalchemy import select
 
 from core.app import build_registry, create_app
+from core.lifecycle.errors import TenantError
+from core.lifecycle.plugins import disable_plugin, enable_plugin, enabled_plugins
+from core.lifecycle.presets import Preset, apply_preset, load_presets
+from core.lifecycle.registry import get_tenant
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl
 from core.plugins.registry import PluginError, PluginRegistry
 from core.plugins.types import NavItem, Permission
 from core.tenancy import tenant_scope
 from core.tenancy.models import TenantPlugin
-from tenants.errors import TenantError
-from tenants.plugins import disable_plugin, enable_plugin, enabled_plugins
-from tenants.presets import Preset, apply_preset, load_presets
-from tenants.registry import get_tenant
 from tests.sample_plugin.models import Notebook
 
 

@@ -19,13 +19,13 @@ from core.auth.guards import public
 from core.auth.middleware import LAST_USED_RESOLUTION
 from core.auth.models import ApiToken
 from core.auth.tokens import create_token
+from core.lifecycle.plugins import enable_plugin
+from core.lifecycle.registry import get_tenant, set_status
 from core.plugin_api import DbSession
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl
 from core.tenancy import tenant_scope
 from core.web.context import TENANT_CACHE_SECONDS, TenantDirectory
-from tenants.plugins import enable_plugin
-from tenants.registry import get_tenant, set_status
 
 
 async def token_client(db, make_user, client_for, tenant, roles=("clinician",)):
@@ -215,7 +215,7 @@ async def test_a_change_committed_in_this_process_takes_effect_at_once(app, db, 
 
 
 async def test_an_unknown_clinic_is_not_cached(app, db, client_for, unique_slug):
-    from tenants.registry import create_tenant
+    from core.lifecycle.registry import create_tenant
 
     slug = unique_slug()
     async with client_for(slug) as client:

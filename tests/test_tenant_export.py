@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import text
 
 from core.auth.tokens import create_token
+from core.lifecycle.export import FORMAT, FORMAT_VERSION, tenant_tables
+from core.lifecycle.purge import delete_order
 from core.patients.schemas import PatientCreate
 from core.patients.services import create_patient
 from core.tenancy import tenant_scope
-from tenants.export import FORMAT, FORMAT_VERSION, tenant_tables
-from tenants.purge import delete_order
 from tests.sample_plugin.models import Note, Notebook
 from tests.test_cli import assert_one_line_error
 from tests.test_schema_meta import fk_problems, protection_problems
@@ -256,7 +256,7 @@ async def test_purge_removes_everything_of_the_tenant_and_nothing_else(
 
 
 def test_delete_order_puts_referencing_tables_first():
-    from tenants.export import TenantTable
+    from core.lifecycle.export import TenantTable
 
     tables = [
         TenantTable("patients", [], [], set()),

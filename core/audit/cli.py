@@ -16,7 +16,7 @@ def _fail(message: str) -> None:
 async def _tenant_id(settings, slug: str) -> uuid.UUID:
     """Resolve a slug through the app role (the sealer role reads audit rows only)."""
     from core.db.session import Database
-    from tenants.registry import get_tenant
+    from core.lifecycle.registry import get_tenant
 
     db = Database(settings, pool_size=1)
     try:

@@ -8,7 +8,7 @@ import secrets
 import sys
 
 from core.cli import _registry, _with_session
-from tenants.errors import TenantError
+from core.lifecycle.errors import TenantError
 
 CLI_ACTOR = "tessera cli"
 
@@ -79,7 +79,7 @@ def cmd_users_create(args, settings) -> None:
             raise CommandError(f"the password on stdin is too weak: {exc}") from None
 
     async def run(session):
-        from tenants.registry import get_tenant
+        from core.lifecycle.registry import get_tenant
 
         tenant = await get_tenant(session, args.tenant) if args.tenant else None
         user = await _find_user(session, email)
@@ -138,7 +138,7 @@ def cmd_users_list(args, settings) -> None:
     from core.tenancy import tenant_scope
 
     async def run(session):
-        from tenants.registry import get_tenant
+        from core.lifecycle.registry import get_tenant
 
         tenant = await get_tenant(session, args.tenant)
         with tenant_scope(tenant.id):
@@ -178,7 +178,7 @@ def cmd_tokens_create(args, settings) -> None:
         expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(days=args.expires_days)
 
     async def run(session):
-        from tenants.registry import get_tenant
+        from core.lifecycle.registry import get_tenant
 
         tenant = await get_tenant(session, args.tenant)
         user = await _find_user(session, email)

@@ -19,13 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit.record import record
 from core.authz import members
+from core.lifecycle.errors import TenantError
+from core.lifecycle.plugins import disable_plugin, enable_plugin
+from core.lifecycle.presets import apply_preset, get_preset, load_presets
+from core.lifecycle.registry import create_tenant, set_status
 from core.plugins.registry import PluginRegistry
 from core.tenancy.context import tenant_scope, unscoped
 from core.tenancy.models import Tenant, TenantPlugin
-from tenants.errors import TenantError
-from tenants.plugins import disable_plugin, enable_plugin
-from tenants.presets import apply_preset, get_preset, load_presets
-from tenants.registry import create_tenant, set_status
 
 STATUSES = ("active", "suspended")
 

@@ -556,8 +556,8 @@ async def plugins_page(request: Request) -> Template:
 async def plugin_enable(request: Request, db_session: DbSession, name: FromPath[str]) -> Response:
     """Enable a plugin, or save the configuration of an enabled one (its setup runs again;
     setup hooks are idempotent)."""
-    from tenants.errors import TenantError
-    from tenants.plugins import enable_plugin
+    from core.lifecycle.errors import TenantError
+    from core.lifecycle.plugins import enable_plugin
 
     name = _optional_plugin(request, name)
     form = await request.form()
@@ -594,8 +594,8 @@ async def plugin_enable(request: Request, db_session: DbSession, name: FromPath[
     include_in_schema=False,
 )
 async def plugin_disable(request: Request, db_session: DbSession, name: FromPath[str]) -> Response:
-    from tenants.errors import TenantError
-    from tenants.plugins import disable_plugin
+    from core.lifecycle.errors import TenantError
+    from core.lifecycle.plugins import disable_plugin
 
     name = _optional_plugin(request, name)
     try:

@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 
 from core.app import build_registry
 from core.encounters.models import Encounter
+from core.lifecycle.plugins import enable_plugin
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl
 from core.plugins.registry import PluginRegistry
@@ -28,7 +29,6 @@ from plugins.scheduling.tests.booking_clinic import (
     tenant_hooks,
     tenant_session,
 )
-from tenants.plugins import enable_plugin
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ from importlib.metadata import entry_points
 import pytest
 from sqlalchemy import func, select
 
+from core.lifecycle.plugins import disable_plugin, enable_plugin
 from core.plugin_api import Manifest, hookimpl
 from core.plugins.registry import PluginError, PluginRegistry
 from core.tenancy import tenant_scope
 from plugins.scheduling.defaults import STARTER_TYPES
 from plugins.scheduling.models import AppointmentType
-from tenants.plugins import disable_plugin, enable_plugin
 
 
 def test_scheduling_is_found_through_its_entry_point_like_any_package():

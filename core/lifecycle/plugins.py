@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.base import utcnow
+from core.lifecycle.errors import TenantError
+from core.lifecycle.registry import bump_config_version
 from core.plugins.registry import PluginError, PluginRegistry, resolve
 from core.tenancy.context import tenant_scope
 from core.tenancy.models import Tenant, TenantPlugin
-from tenants.errors import TenantError
-from tenants.registry import bump_config_version
 
 
 async def enabled_plugins(session: AsyncSession, tenant: Tenant) -> list[str]:

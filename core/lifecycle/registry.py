@@ -9,8 +9,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.lifecycle.errors import TenantError
 from core.tenancy.models import RESERVED_SLUGS, SLUG_PATTERN, Tenant
-from tenants.errors import TenantError
 
 _SLUG = re.compile(SLUG_PATTERN)
 

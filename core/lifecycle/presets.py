@@ -1,6 +1,6 @@
 """Practice-type presets: which plugins a kind of clinic starts with.
 
-Each preset is a TOML file in ``tenants/presets/``::
+Each preset is a TOML file in ``core/lifecycle/presets/``::
 
     title = "Outpatient rehab (PT/OT/SLP)"
     description = "..."
@@ -15,10 +15,10 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.lifecycle.errors import TenantError
+from core.lifecycle.plugins import enable_plugin
 from core.plugins.registry import PluginRegistry
 from core.tenancy.models import Tenant
-from tenants.errors import TenantError
-from tenants.plugins import enable_plugin
 
 PRESET_DIR = Path(__file__).parent / "presets"
 

@@ -2,7 +2,7 @@
 
 Safety, in order:
 
-1. an export file of THIS tenant (``tenants.export``) must be given, complete and
+1. an export file of THIS tenant (``core.lifecycle.export``) must be given, complete and
    consistent, and the tenant's row counts in every tenant table must still equal the
    counts in it (nothing was added or removed since it was written);
 2. the tenant must be suspended (its site answers 404 and its jobs wait), so nothing
@@ -27,9 +27,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.settings import Settings
-from tenants.errors import TenantError
-from tenants.export import (
+from core.lifecycle.errors import TenantError
+from core.lifecycle.export import (
     ExportFile,
     TenantTable,
     begin_as_tenant,
@@ -40,6 +39,7 @@ from tenants.export import (
     tenant_row_counts,
     tenant_tables,
 )
+from core.settings import Settings
 
 
 class PurgeError(TenantError):

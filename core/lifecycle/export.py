@@ -32,8 +32,8 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from core import __version__
+from core.lifecycle.errors import TenantError
 from core.settings import Settings
-from tenants.errors import TenantError
 
 FORMAT = "tessera.tenant-export"
 FORMAT_VERSION = 1

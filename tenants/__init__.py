@@ -1,1 +1,0 @@
-"""Tenant lifecycle: the registry, practice-type presets, plugin enabling per tenant."""
