@@ -59,8 +59,14 @@ $(VENV_PY):
 
 # Re-install only when pyproject.toml changed (or the venv is new).
 $(STAMP): pyproject.toml | $(VENV_PY)
-	@echo "installing tessera[$(EXTRAS)] into $(VENV)"
+	@echo "installing tessera-emr[$(EXTRAS)] into $(VENV)"
 	$(VENV_PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@# the distribution was called "tessera" until 0.1.0: an old editable install of that
+	@# name (or its tessera.egg-info in the checkout, which is on sys.path when commands run
+	@# from here) would register the first-party plugins' entry points twice
+	@if $(VENV_PY) -m pip show --quiet tessera >/dev/null 2>&1; then \
+	  $(VENV_PY) -m pip uninstall --quiet --disable-pip-version-check -y tessera; fi
+	@rm -rf tessera.egg-info
 	$(VENV_PY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
 

@@ -65,6 +65,19 @@ def cmd_db_upgrade(args, settings: Settings) -> None:
     )
 
 
+def cmd_db_downgrade(args, settings: Settings) -> None:
+    from core.db.admin import downgrade_plugin
+
+    registry = _registry(settings)
+    try:
+        branch = downgrade_plugin(settings, _migration_dirs(registry), args.plugin)
+    except LookupError as exc:
+        raise CommandError(str(exc)) from None
+    print(
+        f"undid the {args.plugin} branch ({len(branch)} revisions); core and the other plugins are unchanged"
+    )
+
+
 # -- tenants -------------------------------------------------------------------------
 
 
@@ -247,6 +260,25 @@ def cmd_plugins_disable(args, settings: Settings) -> None:
     print(f"disabled {args.name} for {args.tenant} (its data is kept)")
 
 
+def cmd_plugins_uninstall(args, settings: Settings) -> None:
+    from core.db.admin import downgrade_plugin
+    from core.lifecycle.uninstall import check_installed, forget_tenant_settings, plugin_usage, refusal
+
+    registry = _registry(settings)
+    check_installed(registry, args.name)
+    usage = asyncio.run(plugin_usage(settings, registry, args.name))
+    reason = refusal(args.name, usage, args.drop_tables)
+    if reason:
+        raise CommandError(reason)
+    downgrade_plugin(settings, _migration_dirs(registry), args.name)
+    forgotten = asyncio.run(forget_tenant_settings(settings, args.name))
+    dropped = f"dropped {', '.join(usage.tables)}" if usage.tables else "it had no tables"
+    print(
+        f"uninstalled {args.name} from the database ({dropped}; forgot {forgotten} tenant setting(s)); "
+        "now remove its package (pip uninstall) and restart"
+    )
+
+
 # -- processes -----------------------------------------------------------------------
 
 
@@ -297,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="apply core's and every plugin's migrations").set_defaults(
         fn=cmd_db_upgrade
     )
+    down = db.add_parser("downgrade", help="undo one plugin's migrations (its tables go)")
+    down.add_argument("--plugin", required=True, metavar="NAME", help="the plugin whose branch to undo")
+    down.set_defaults(fn=cmd_db_downgrade)
 
     tenants = sub.add_parser("tenants", help="manage tenants").add_subparsers(dest="cmd", required=True)
     create = tenants.add_parser("create", help="create a tenant")
@@ -339,6 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "enable":
             p.add_argument("--config", help="the tenant's configuration of the plugin, as JSON")
         p.set_defaults(fn=fn)
+    un = plugins.add_parser(
+        "uninstall", help="undo an installed plugin's migrations before removing its package"
+    )
+    un.add_argument("name")
+    un.add_argument("--drop-tables", action="store_true", help="drop its tables even when they hold rows")
+    un.set_defaults(fn=cmd_plugins_uninstall)
 
     serve = sub.add_parser("serve", help="serve the web app")
     serve.add_argument("--host")

@@ -12,6 +12,7 @@ from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.db.base import Base
+from core.db.parking import reconcile_versions
 from core.settings import Settings
 
 config = context.config
@@ -20,6 +21,9 @@ target_metadata = Base.metadata
 
 
 def _run(connection) -> None:
+    # Revisions of plugins that are no longer installed would stop Alembic for everyone.
+    known = {script.revision for script in context.script.walk_revisions()}
+    reconcile_versions(connection, known)
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -95,6 +95,26 @@ def upgrade(settings: Settings, migration_dirs: list[Path], target: str = "heads
     command.upgrade(alembic_config(settings, migration_dirs), target)
 
 
+def downgrade_plugin(settings: Settings, migration_dirs: list[Path], plugin: str) -> list[str]:
+    """Undo every revision of one plugin's branch (``alembic downgrade <plugin>@base``), so
+    its tables go and its revisions leave ``alembic_version``; core and the other branches
+    are not touched. Returns the revisions of the branch. Raises ``LookupError`` when no
+    installed branch carries the label ``plugin``."""
+    from alembic.script import ScriptDirectory
+
+    config = alembic_config(settings, migration_dirs)
+    script = ScriptDirectory.from_config(config)
+    branch = [rev.revision for rev in script.walk_revisions() if plugin in rev.branch_labels]
+    if not branch:
+        labelled = sorted({label for rev in script.walk_revisions() for label in rev.branch_labels})
+        raise LookupError(
+            f"no migration branch {plugin!r} among the installed plugins "
+            f"(branches: {', '.join(labelled) or 'none'}); its package must be installed to downgrade it"
+        )
+    command.downgrade(config, f"{plugin}@base")
+    return branch
+
+
 def current_heads(settings: Settings, migration_dirs: list[Path]) -> list[str]:
     from alembic.script import ScriptDirectory
 
