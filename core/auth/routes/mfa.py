@@ -6,7 +6,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
-from litestar.exceptions import ClientException, NotAuthorizedException, PermissionDeniedException
+from litestar.datastructures import Cookie
+from litestar.exceptions import ClientException, NotAuthorizedException
 from litestar.params import JSONBody
 from litestar.response import Redirect, Template
 
@@ -16,12 +17,15 @@ from core.auth.passwords import verify_password
 from core.auth.principal import Principal
 from core.auth.routes.common import (
     PENDING_SECRET,
-    anonymous_session,
+    UNLOCK_GRANT,
+    counted_attempt,
     current_site,
     held_session,
     me,
     render,
+    request_meta,
     safe_next,
+    sign_in_cookie,
 )
 
 # -- the second-factor step of sign-in -----------------------------------------------
@@ -36,28 +40,28 @@ def _mfa_pending(principal: Principal | None) -> bool:
     )
 
 
-async def _second_factor(request: Request, code: str) -> tuple[str, str | None]:
-    """("ok", kind) / ("bad", message) / ("locked", message) for the pending session."""
+async def _second_factor(request: Request, code: str) -> tuple[str, str | None, list[Cookie]]:
+    """("ok", kind, cookies) / ("bad", message, []) / ("wait", message, []) for the pending
+    session. The code is counted by the sign-in throttle before it is checked; when it is
+    right the session moves to a new id (the cookie to set is returned)."""
     site = current_site(request)
     db = request.app.state.db
     principal = me(request)
     user = await service.load_user(db, principal.user_id)
-    minutes = service.locked_minutes(user)
-    if minutes:
-        return "locked", service.locked_message(minutes)
+    attempt = await counted_attempt(request, site, user, action="mfa_failed")
+    if attempt.refusal:
+        return "wait", attempt.refusal, []
     kind = await service.use_second_factor(db, request.app.state.sessions.redis, user, code)
     if kind is None:
-        locked = await service.register_failure(db, site, user, action="mfa_failed", reason="wrong_code")
-        if locked:
-            await request.app.state.sessions.delete(principal.session_id)
-            return "locked", service.locked_message(service.LOCK_SECONDS // 60)
-        return "bad", "That code is not correct. Enter the current 6-digit code or a recovery code."
-    await service.clear_failures(db, user.id)
+        await attempt.failed(reason="wrong_code")
+        return "bad", "That code is not correct. Enter the current 6-digit code or a recovery code.", []
+    await attempt.succeeded()
     session_id, data = held_session(request)
     data.mfa_verified = True
-    await request.app.state.sessions.save(session_id, data)
+    data.extra.pop(UNLOCK_GRANT, None)
+    new_id = await request.app.state.sessions.rotate(session_id, data)
     await service.audit(db, site, "login", principal=principal, detail={"second_factor": kind})
-    return "ok", kind
+    return "ok", kind, [sign_in_cookie(request, new_id)]
 
 
 @get("/mfa", name="core:mfa", guards=[public("second-factor step of sign-in")], include_in_schema=False)
@@ -84,26 +88,16 @@ async def mfa_submit(request: Request) -> Response:
         return Redirect(f"/login?{urlencode({'next': target})}", status_code=303)
     if not _mfa_pending(principal):
         return Redirect(target, status_code=303)
-    status, detail = await _second_factor(request, str(form.get("code") or ""))
+    status, detail, cookies = await _second_factor(request, str(form.get("code") or ""))
     if status == "ok":
-        return Redirect(target, status_code=303)
-    if status == "locked":
-        # the session was ended: start over at the sign-in form
-        _, data, cookies = await anonymous_session(request)
-        return await render(
-            request,
-            "core/auth/login.html",
-            status=403,
-            cookies=cookies,
-            page_title="Sign in",
-            error=detail,
-            csrf_token=data.csrf_token,
-            next=target,
-            email="",
-            is_platform=not current_site(request).is_tenant,
-        )
+        return Redirect(target, status_code=303, cookies=cookies)
     return await render(
-        request, "core/auth/mfa.html", status=401, page_title="Two-factor sign-in", next=target, error=detail
+        request,
+        "core/auth/mfa.html",
+        status=429 if status == "wait" else 401,
+        page_title="Two-factor sign-in",
+        next=target,
+        error=detail,
     )
 
 
@@ -114,20 +108,20 @@ async def mfa_submit(request: Request) -> Response:
     tags=["auth"],
     status_code=200,
 )
-async def api_mfa(request: Request, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_mfa(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     """Complete sign-in with a 6-digit authenticator code or a recovery code."""
     current_site(request)
     principal = me(request)
     if principal is None:
         raise NotAuthorizedException(detail="Please sign in first.", extra={"reason": "no_session"})
     if not _mfa_pending(principal):
-        return {"mfa_verified": True}
-    status, detail = await _second_factor(request, str(data.get("code") or ""))
-    if status == "locked":
-        raise PermissionDeniedException(detail=detail, extra={"reason": "locked"})
+        return Response({"mfa_verified": True})
+    status, detail, cookies = await _second_factor(request, str(data.get("code") or ""))
+    if status == "wait":
+        raise ClientException(detail=detail, status_code=429, extra={"reason": "throttled"})
     if status == "bad":
         raise NotAuthorizedException(detail=detail, extra={"reason": "mfa_failed"})
-    return {"mfa_verified": True, "used": detail}
+    return Response({"mfa_verified": True, "used": detail}, cookies=cookies)
 
 
 # -- second-factor enrolment ----------------------------------------------------------
@@ -143,31 +137,41 @@ async def _pending_secret(request: Request) -> str:
     return secret
 
 
-async def _confirm_enrolment(request: Request, code: str) -> tuple[list[str] | None, str | None]:
-    """(recovery codes, None) when ``code`` proves the pending secret, else (None, message)."""
+async def _confirm_enrolment(
+    request: Request, code: str
+) -> tuple[list[str] | None, str | None, list[Cookie]]:
+    """(recovery codes, None, cookies) when ``code`` proves the pending secret (the session
+    moves to a new id: the cookie to set), else (None, message, [])."""
     db = request.app.state.db
     site = current_site(request)
     principal = me(request)
     user = await service.load_user(db, principal.user_id)
     if user.mfa_enabled_at is not None:
-        return None, "Two-factor sign-in is already set up for this account."
-    minutes = service.locked_minutes(user)
-    if minutes:
-        return None, service.locked_message(minutes)
+        return None, "Two-factor sign-in is already set up for this account.", []
     session_id, data = held_session(request)
     secret = data.extra.get(PENDING_SECRET)
     if not secret or service.totp_matches(secret, code) is None:
-        await service.register_failure(db, site, user, action="mfa_failed", reason="wrong_enrolment_code")
-        return None, "That code is not correct. Check the time on your phone and enter the current code."
+        # Audited, but not counted by the sign-in throttle: the person is signed in already,
+        # and a mistyped first code proves nothing about who they are.
+        await service.audit(
+            db,
+            site,
+            "mfa_failed",
+            principal=principal,
+            outcome="failure",
+            reason="wrong_enrolment_code",
+            meta=request_meta(request.scope),
+        )
+        message = "That code is not correct. Check the time on your phone and enter the current code."
+        return None, message, []
     codes = await service.enable_mfa(db, user.id, secret)
-    await service.clear_failures(db, user.id)
     data.extra.pop(PENDING_SECRET, None)
     data.mfa_verified = True
-    await request.app.state.sessions.save(session_id, data)
+    new_id = await request.app.state.sessions.rotate(session_id, data)
     await service.audit(
         db, site, "mfa_enrolled", principal=principal, resource_type="user", resource_id=user.id
     )
-    return codes, None
+    return codes, None, [sign_in_cookie(request, new_id)]
 
 
 async def _enrol_page(request: Request, *, status: int = 200, error: str | None = None) -> Template:
@@ -192,12 +196,13 @@ async def mfa_enrol_page(request: Request) -> Template:
 @post("/account/mfa", name="core:mfa-enrol-submit", guards=[requires_identity], include_in_schema=False)
 async def mfa_enrol_submit(request: Request) -> Template:
     form = await request.form()
-    codes, error = await _confirm_enrolment(request, str(form.get("code") or ""))
+    codes, error, cookies = await _confirm_enrolment(request, str(form.get("code") or ""))
     if codes is None:
         return await _enrol_page(request, status=400, error=error)
     return await render(
         request,
         "core/auth/mfa_recovery.html",
+        cookies=cookies,
         page_title="Recovery codes",
         codes=codes,
         next=safe_next(form.get("next")),
@@ -230,30 +235,31 @@ async def api_mfa_setup(request: Request) -> dict[str, Any]:
     tags=["account"],
     status_code=200,
 )
-async def api_mfa_confirm(request: Request, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
-    """Finish enrolment with a current code; returns the 10 recovery codes, once."""
-    codes, error = await _confirm_enrolment(request, str(data.get("code") or ""))
+async def api_mfa_confirm(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
+    """Finish enrolment with a current code; returns the 10 recovery codes, once. The session
+    moves to a new id (a new cookie; the CSRF token stays)."""
+    codes, error, cookies = await _confirm_enrolment(request, str(data.get("code") or ""))
     if codes is None:
         raise ClientException(detail=error)
-    return {"mfa_enrolled": True, "recovery_codes": codes}
+    return Response({"mfa_enrolled": True, "recovery_codes": codes}, cookies=cookies)
 
 
 async def _reauthenticate(request: Request, password: str, code: str | None) -> tuple[Any, str | None]:
     """The signed-in user, after checking their password (and a current code when given);
-    a wrong answer counts towards the lockout like a failed sign-in."""
+    the attempt is counted by the sign-in throttle like a sign-in, before anything is checked."""
     db = request.app.state.db
     site = current_site(request)
     user = await service.load_user(db, me(request).user_id)
-    minutes = service.locked_minutes(user)
-    if minutes:
-        return None, service.locked_message(minutes)
+    attempt = await counted_attempt(request, site, user, action="mfa_failed")
+    if attempt.refusal:
+        return None, attempt.refusal
     if not verify_password(user.password_hash, password):
-        await service.register_failure(db, site, user, action="mfa_failed", reason="wrong_password")
+        await attempt.failed(reason="wrong_password")
         return None, "The password is not correct."
     if code is not None and (not user.mfa_secret or service.totp_matches(user.mfa_secret, code) is None):
-        await service.register_failure(db, site, user, action="mfa_failed", reason="wrong_code")
+        await attempt.failed(reason="wrong_code")
         return None, "That code is not correct. Enter the current code from your authenticator app."
-    await service.clear_failures(db, user.id)
+    await attempt.succeeded()
     return user, None
 
 

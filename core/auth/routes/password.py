@@ -13,7 +13,7 @@ from sqlalchemy import update
 from core.auth import service
 from core.auth.guards import requires_session
 from core.auth.passwords import WeakPasswordError, check_strength, hash_password, verify_password
-from core.auth.routes.common import current_site, me, render
+from core.auth.routes.common import counted_attempt, current_site, me, render
 
 
 async def _change_password(request: Request, current: str, new: str, confirm: str | None) -> str | None:
@@ -23,14 +23,13 @@ async def _change_password(request: Request, current: str, new: str, confirm: st
     site = current_site(request)
     principal = me(request)
     user = await service.load_user(db, principal.user_id)
-    minutes = service.locked_minutes(user)
-    if minutes:
-        return service.locked_message(minutes)
+    attempt = await counted_attempt(request, site, user, action="password_changed")
+    if attempt.refusal:
+        return attempt.refusal
     if not verify_password(user.password_hash, current):
-        await service.register_failure(
-            db, site, user, action="password_changed", reason="wrong_current_password"
-        )
+        await attempt.failed(reason="wrong_current_password")
         return "The current password is not correct."
+    await attempt.succeeded()
     if confirm is not None and new != confirm:
         return "The new password and its confirmation differ."
     if new == current:
@@ -45,7 +44,7 @@ async def _change_password(request: Request, current: str, new: str, confirm: st
         await session.execute(
             update(User)
             .where(User.id == user.id)
-            .values(password_hash=hash_password(new), password_changed_at=service.now_utc(), failed_logins=0)
+            .values(password_hash=hash_password(new), password_changed_at=service.now_utc())
         )
         await session.commit()
     ended = await request.app.state.sessions.delete_all_for_user(user.id, keep=principal.session_id)

@@ -6,15 +6,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException
 from litestar.params import JSONBody
 from litestar.response import Redirect, Template
 
 from core.auth import service
 from core.auth.guards import public, requires_login
-from core.auth.middleware import PLATFORM, PROBLEMS, request_meta
+from core.auth.middleware import PLATFORM, PROBLEMS
 from core.auth.routes.common import (
     anonymous_session,
+    check_sign_in,
     current_site,
     expired_cookie,
     held_session,
@@ -24,6 +25,7 @@ from core.auth.routes.common import (
     sign_in_cookie,
     start_session,
     user_json,
+    wait_response,
 )
 
 
@@ -88,13 +90,11 @@ async def login_submit(request: Request) -> Response:
             reason="csrf_no_session",
         )
         return await again("The sign-in form had expired. Please enter your details again.", 403)
-    result = await service.check_password(
-        request.app.state.db, site, email, str(form.get("password") or ""), request_meta(request.scope)
-    )
+    result = await check_sign_in(request, site, email, str(form.get("password") or ""))
     if result.status == "bad":
         return await again(result.message, 401)
-    if result.status == "locked":
-        return await again(result.message, 403)
+    if result.status == "wait":
+        return await again(result.message, 429)
     user = result.user
     session_id, data = await start_session(request, site, user)
     await service.audit(
@@ -114,17 +114,13 @@ async def api_login(request: Request, data: JSONBody[dict[str, Any]]) -> Respons
     ``mfa_required``, send the authenticator code to ``POST /api/auth/mfa`` next. Unsafe
     requests made with the cookie need the returned ``csrf_token`` in ``X-CSRF-Token``."""
     site = current_site(request)
-    result = await service.check_password(
-        request.app.state.db,
-        site,
-        str(data.get("email") or "")[:254],
-        str(data.get("password") or ""),
-        request_meta(request.scope),
+    result = await check_sign_in(
+        request, site, str(data.get("email") or "")[:254], str(data.get("password") or "")
     )
     if result.status == "bad":
         raise NotAuthorizedException(detail=result.message, extra={"reason": "bad_credentials"})
-    if result.status == "locked":
-        raise PermissionDeniedException(detail=result.message, extra={"reason": "locked"})
+    if result.status == "wait":
+        return wait_response(result)
     user = result.user
     session_id, session = await start_session(request, site, user)
     await service.audit(
