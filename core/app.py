@@ -27,6 +27,7 @@ from core import __version__
 from core.auth.guards import public, requires_login
 from core.auth.middleware import Authenticator, auth_middleware_factory
 from core.auth.sessions import SessionStore
+from core.auth.throttle import SignInThrottle
 from core.authz.emergency import emergency_offer_handler
 from core.authz.enforcer import Authorizer
 from core.authz.guards import EmergencyAccessOffered, per_site, requires_operator
@@ -96,6 +97,7 @@ def create_app(
     directory = TenantDirectory(db, registry)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     sessions = SessionStore(redis) if redis is not None else None
+    throttle = SignInThrottle.from_settings(redis, settings) if redis is not None else None
 
     route_handlers: list[Any] = []
     for name, handlers in registry.call_each("tessera_routes"):
@@ -162,6 +164,7 @@ def create_app(
                 "authz": Authorizer(permissions),
                 "redis": redis,
                 "sessions": sessions,
+                "throttle": throttle,
             }
         ),
         on_shutdown=[close_resources],

@@ -128,6 +128,16 @@ class Settings:
     #: that finds a send still marked in progress waits until this has passed (see the
     #: scheduling plugin's reminders), so keep it well below TESSERA_JOB_TIMEOUT.
     send_timeout: float = 30.0
+    #: TESSERA_SIGNIN_FREE_ATTEMPTS — sign-in attempts (password or second-factor code) one
+    #: account may make at one site before waits begin (docs/security.md, "Throttling").
+    signin_free_attempts: int = 5
+    #: TESSERA_SIGNIN_ADDRESS_FREE_ATTEMPTS — attempts one client address may make, on every
+    #: site and for every account together, before waits begin.
+    signin_address_free_attempts: int = 50
+    #: TESSERA_SIGNIN_BACKOFF — seconds of the first wait; each further attempt doubles it.
+    signin_backoff: float = 30.0
+    #: TESSERA_SIGNIN_BACKOFF_MAX — the longest wait between two attempts (seconds).
+    signin_backoff_max: float = 900.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -165,6 +175,12 @@ class Settings:
             sms_url=_env("TESSERA_SMS_URL", "") or "",
             sms_token=_env("TESSERA_SMS_TOKEN", "") or "",
             send_timeout=float(_env("TESSERA_SEND_TIMEOUT", "30")),
+            signin_free_attempts=_env_int("TESSERA_SIGNIN_FREE_ATTEMPTS", defaults.signin_free_attempts),
+            signin_address_free_attempts=_env_int(
+                "TESSERA_SIGNIN_ADDRESS_FREE_ATTEMPTS", defaults.signin_address_free_attempts
+            ),
+            signin_backoff=float(_env("TESSERA_SIGNIN_BACKOFF", str(defaults.signin_backoff))),
+            signin_backoff_max=float(_env("TESSERA_SIGNIN_BACKOFF_MAX", str(defaults.signin_backoff_max))),
         )
 
     def with_(self, **changes) -> Settings:

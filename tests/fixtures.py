@@ -239,3 +239,18 @@ async def sign_in(client_for):
     yield make
     for client in reversed(opened):
         await client.__aexit__(None, None, None)
+
+
+@pytest.fixture(autouse=True)
+def fresh_sign_in_throttle(settings: Settings):
+    """Each test starts with no sign-in attempts counted: the throttle's counters live in
+    Redis, and every test client shares one client address ("testclient")."""
+    from redis import Redis
+
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        keys = list(redis.scan_iter(match="tessera:signin:*", count=1000))
+        if keys:
+            redis.delete(*keys)
+    finally:
+        redis.close()

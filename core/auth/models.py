@@ -26,8 +26,6 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(default=True, server_default="true")
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     password_changed_at: Mapped[dt.datetime | None] = mapped_column()
-    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
-    locked_until: Mapped[dt.datetime | None] = mapped_column()
     #: base32 TOTP secret; set during enrolment, active once ``mfa_enabled_at`` is set
     mfa_secret: Mapped[str | None] = mapped_column(Text)
     mfa_enabled_at: Mapped[dt.datetime | None] = mapped_column()

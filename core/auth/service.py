@@ -18,12 +18,11 @@ from sqlalchemy import func, select, text, update
 from core.auth.models import Membership, PlatformOperator, User
 from core.auth.passwords import hash_password, needs_rehash, verify_password
 from core.auth.principal import Principal, RequestMeta
+from core.auth.throttle import account_key, wait_message
 from core.web.context import SiteContext
 
 log = logging.getLogger("tessera.auth")
 
-MAX_FAILURES = 5
-LOCK_SECONDS = 15 * 60
 #: anonymous pre-sign-in sessions (they only carry the login form's CSRF token)
 ANONYMOUS_LIFETIME = 2 * 3600
 RECOVERY_CODE_COUNT = 10
@@ -60,68 +59,59 @@ async def audit(
         log.info("platform %s %s: user %s (%s)", action, outcome, who, event.get("reason") or "-")
 
 
-def locked_minutes(user: User) -> int:
-    if user.locked_until is None or user.locked_until <= now_utc():
-        return 0
-    return max(1, int((user.locked_until - now_utc()).total_seconds() + 59) // 60)
+def site_key(site: SiteContext) -> str:
+    """What sessions and sign-in counters use to name a site: the tenant id or "platform"."""
+    return str(site.tenant.id) if site.is_tenant else "platform"
 
 
-def locked_message(minutes: int) -> str:
-    return (
-        f"This account is locked for {minutes} more minute{'s' if minutes != 1 else ''} after "
-        f"{MAX_FAILURES} failed attempts. Try again later, or ask the clinic's owner for help."
+async def throttled(db, site: SiteContext, reservation, *, user: User | None, action: str, meta=None) -> str:
+    """Audit an attempt the throttle refused (nothing was checked); the person's message."""
+    await audit(
+        db,
+        site,
+        action,
+        principal=principal_for(user, site) if user is not None else None,
+        outcome="denied",
+        reason=f"throttled_{reservation.by}",
+        detail={"wait_seconds": int(reservation.wait + 0.999)},
+        meta=meta,
     )
+    return wait_message(reservation.wait, reservation.by)
 
 
-async def register_failure(db, site: SiteContext, user: User, *, action: str, reason: str, meta=None) -> bool:
-    """Count a failed password or code; lock the account at the limit. True when locked now."""
-    async with db.session() as session:
-        count = await session.scalar(
-            update(User)
-            .where(User.id == user.id)
-            .values(failed_logins=User.failed_logins + 1)
-            .returning(User.failed_logins)
-        )
-        locked = count is not None and count >= MAX_FAILURES
-        if locked:
-            await session.execute(
-                update(User)
-                .where(User.id == user.id)
-                .values(failed_logins=0, locked_until=now_utc() + dt.timedelta(seconds=LOCK_SECONDS))
-            )
-        await session.commit()
+async def failed(
+    db, site: SiteContext, reservation, throttle, user: User, *, action: str, reason: str, meta=None
+) -> bool:
+    """Audit a wrong password or code (already counted by ``reservation``); when it is the
+    attempt after which the account's waits begin, also ``locked_out``. True in that case."""
     principal = principal_for(user, site)
     await audit(db, site, action, principal=principal, outcome="failure", reason=reason, meta=meta)
-    if locked:
-        await audit(
-            db,
-            site,
-            "locked_out",
-            principal=principal,
-            outcome="denied",
-            reason=f"{MAX_FAILURES} failed attempts",
-            detail={"minutes": LOCK_SECONDS // 60},
-            meta=meta,
-        )
-    return locked
-
-
-async def clear_failures(db, user_id: uuid.UUID) -> None:
-    async with db.session() as session:
-        await session.execute(
-            update(User).where(User.id == user_id).values(failed_logins=0, locked_until=None)
-        )
-        await session.commit()
+    if not reservation.starts_waiting(throttle.account):
+        return False
+    await audit(
+        db,
+        site,
+        "locked_out",
+        principal=principal,
+        outcome="denied",
+        reason=f"{throttle.account.free} failed attempts",
+        detail={"wait_seconds": int(throttle.account.backoff)},
+        meta=meta,
+    )
+    return True
 
 
 @dataclass
 class SignIn:
     """The outcome of checking an e-mail address and password."""
 
-    status: str  # "ok", "bad", "locked"
+    status: str  # "ok", "bad", "wait" (the throttle refused to check)
     user: User | None = None
     message: str = ""
-    locked_minutes: int = 0
+    #: seconds to wait before the next attempt ("wait")
+    wait: float = 0.0
+    #: the wrong attempt after which waits begin (an unlock link is due)
+    waits_begin: bool = False
 
 
 async def find_user(session, email: str) -> User | None:
@@ -141,13 +131,35 @@ async def may_enter(session, user: User, site: SiteContext) -> bool:
     return await session.get(PlatformOperator, user.id) is not None
 
 
-async def check_password(db, site: SiteContext, email: str, password: str, meta: RequestMeta) -> SignIn:
+async def check_password(
+    db,
+    throttle,
+    site: SiteContext,
+    email: str,
+    password: str,
+    meta: RequestMeta,
+    *,
+    account: str | None = None,
+) -> SignIn:
+    """Check an e-mail address and password at ``site``.
+
+    The attempt is counted by the throttle before the password is checked (``account`` is
+    the counter to use: the address typed at this site, unless an unlock link gave this
+    browser its own); a refused attempt checks nothing.
+    """
+    typed = (email or "").strip()[:254]
+    account = account or throttle_account(site, typed)
     async with db.session() as session:
         user = await find_user(session, email)
         member = user is not None and await may_enter(session, user, site)
     if not member:
+        user = None
+    reservation = await throttle.reserve(account, meta.client_ip)
+    if not reservation.allowed:
+        message = await throttled(db, site, reservation, user=user, action="login_failed", meta=meta)
+        return SignIn("wait", user, message, wait=reservation.wait)
+    if user is None:
         verify_password(None, password or "")  # the same time as a real check
-        typed = (email or "").strip()[:254]
         await audit(
             db,
             site,
@@ -158,32 +170,24 @@ async def check_password(db, site: SiteContext, email: str, password: str, meta:
             meta=meta,
         )
         return SignIn("bad", message=BAD_CREDENTIALS)
-    minutes = locked_minutes(user)
-    if minutes:
-        await audit(
-            db,
-            site,
-            "login_failed",
-            principal=principal_for(user, site),
-            outcome="denied",
-            reason="locked",
-            meta=meta,
-        )
-        return SignIn("locked", user, locked_message(minutes), minutes)
     if not verify_password(user.password_hash, password or ""):
-        locked = await register_failure(
-            db, site, user, action="login_failed", reason="wrong_password", meta=meta
+        waits = await failed(
+            db, site, reservation, throttle, user, action="login_failed", reason="wrong_password", meta=meta
         )
-        if locked:
-            return SignIn("locked", user, locked_message(LOCK_SECONDS // 60), LOCK_SECONDS // 60)
-        return SignIn("bad", user, BAD_CREDENTIALS)
-    async with db.session() as session:
-        values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}
-        if needs_rehash(user.password_hash):
-            values["password_hash"] = hash_password(password)
-        await session.execute(update(User).where(User.id == user.id).values(**values))
-        await session.commit()
+        return SignIn("bad", user, BAD_CREDENTIALS, waits_begin=waits)
+    await throttle.succeeded(account, meta.client_ip)
+    if needs_rehash(user.password_hash):
+        async with db.session() as session:
+            await session.execute(
+                update(User).where(User.id == user.id).values(password_hash=hash_password(password))
+            )
+            await session.commit()
     return SignIn("ok", user)
+
+
+def throttle_account(site: SiteContext, email: str) -> str:
+    """The sign-in counter of the account ``email`` names at ``site``."""
+    return account_key(site_key(site), email)
 
 
 # -- second factor -------------------------------------------------------------------

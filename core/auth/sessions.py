@@ -98,6 +98,18 @@ class SessionStore:
         if ttl and ttl > 0:
             await self._write(session_id, data, ttl)
 
+    async def rotate(self, session_id: str, data: SessionData) -> str:
+        """Move the session to a new id (same data, same absolute expiry) and end the old
+        id: after a privilege change (the second factor passed) a copy of the old cookie,
+        or an id fixed by an attacker beforehand, is worth nothing."""
+        new_id = secrets.token_urlsafe(32)
+        ttl = await self.redis.ttl(_PREFIX + _digest(session_id))
+        await self._write(new_id, data, ttl if ttl and ttl > 0 else self.max_lifetime)
+        if data.user_id:
+            await self.redis.sadd(_USER_PREFIX + data.user_id, _digest(new_id))
+        await self.delete(session_id)
+        return new_id
+
     async def touch(
         self, session_id: str, data: SessionData, now: float | None = None, *, idle_limit: float | None = None
     ) -> None:
