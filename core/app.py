@@ -37,6 +37,7 @@ from core.settings import Settings
 from core.web.context import TenantDirectory, request_session, site_of
 from core.web.errors import EXCEPTION_HANDLERS
 from core.web.hosts import host_middleware_factory
+from core.web.security_headers import add_security_headers
 
 
 def build_registry(settings: Settings, extra_plugins: Iterable[Any] = ()) -> PluginRegistry:
@@ -168,6 +169,7 @@ def create_app(
             }
         ),
         on_shutdown=[close_resources],
+        before_send=[add_security_headers],
         debug=settings.debug,
     )
 

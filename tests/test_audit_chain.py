@@ -418,3 +418,82 @@ async def test_the_sealer_role_cannot_change_content(db, make_tenant, settings):
         await transaction.rollback()
     finally:
         await conn.close()
+
+
+# -- the chain columns belong to the sealer ---------------------------------------------
+
+_FORGED_INSERT = (
+    "INSERT INTO audit_events (tenant_id, id, actor_type, action, resource_type, outcome, {column}) "
+    "VALUES ($1, $2, 'user', 'read', 'patient', 'success', {value})"
+)
+_CHAIN_VALUES = {
+    "seal_seq": "1",
+    "prev_hash": "'\\x00'::bytea",
+    "hash": "sha256('forged'::bytea)",
+    "sealed_at": "now()",
+}
+
+
+async def test_the_app_role_cannot_insert_an_audit_row_with_chain_columns(make_tenant, settings):
+    """A forged link (seal_seq/hash set by the inserter) would be chained onto by the
+    sealer: the app role may name only content columns in an INSERT."""
+    tenant = await make_tenant()
+    conn = await asyncpg.connect(_dsn(settings.app_url()))
+    try:
+        for column, value in _CHAIN_VALUES.items():
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                async with conn.transaction():
+                    await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant.id))
+                    await conn.execute(
+                        _FORGED_INSERT.format(column=column, value=value), tenant.id, uuid.uuid4()
+                    )
+        # an ordinary, unsealed event still goes in
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant.id))
+            await conn.execute(
+                "INSERT INTO audit_events (tenant_id, id, actor_type, action, resource_type, outcome) "
+                "VALUES ($1, $2, 'user', 'read', 'patient', 'success')",
+                tenant.id,
+                uuid.uuid4(),
+            )
+    finally:
+        await conn.close()
+
+
+async def test_no_role_can_insert_an_audit_row_already_sealed(make_tenant, owner_engine):
+    """Column privileges stop the app role; the trigger stops everyone else too (the
+    schema owner here), so an INSERT can never carry a chain position."""
+    tenant = await make_tenant()
+    for column, value in _CHAIN_VALUES.items():
+        with pytest.raises(Exception, match="inserted unsealed"):
+            async with owner_engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO audit_events (tenant_id, id, actor_type, action, resource_type, "
+                        f"outcome, {column}) VALUES (:t, :id, 'user', 'read', 'patient', 'success', {value})"
+                    ),
+                    {"t": tenant.id, "id": uuid.uuid4()},
+                )
+
+
+async def test_verify_names_a_row_inserted_with_forged_chain_columns(db, make_tenant, sealer, owner_engine):
+    """A row forged before the guards existed (or by a superuser with triggers off): it
+    claims the next position; the sealer chains the next event onto it; verify names it."""
+    tenant, _ = await _sealed_tenant(db, make_tenant, sealer, owner_engine, n=3)
+    forged = uuid.uuid4()
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("SET LOCAL session_replication_role = replica"))  # triggers off
+        await conn.execute(
+            text(
+                "INSERT INTO audit_events (tenant_id, id, actor_type, action, resource_type, outcome, "
+                "seal_seq, prev_hash, hash, sealed_at) VALUES (:t, :id, 'user', 'read', 'patient', "
+                "'success', 4, sha256('elsewhere'::bytea), sha256('forged'::bytea), now())"
+            ),
+            {"t": tenant.id, "id": forged},
+        )
+    await _record_many(db, tenant, 1)
+    await seal_tenant(sealer, tenant.id)
+    report = await verify_chain(sealer, tenant.id)
+    assert not report.ok
+    assert (report.problem.event_id, report.problem.seal_seq) == (forged, 4)
+    assert "forged" in report.summary()

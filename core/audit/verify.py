@@ -136,7 +136,8 @@ async def verify_chain(
                             "deleted",
                             event_id,
                             seq,
-                            "the event it was chained to is gone (prev_hash matches no event)",
+                            "the event it was chained to is gone, or this row was forged with its "
+                            "chain columns set (its prev_hash matches no event)",
                         )
                     )
                 if chain_hash(prev, row, seq) != stored_hash:
