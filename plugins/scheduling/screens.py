@@ -38,12 +38,14 @@ from litestar.response import Redirect, Template
 from sqlalchemy import and_, func, select
 
 from core.plugin_api import (
+    Action,
     DbSession,
     Encounter,
     Location,
     Patient,
     Provider,
     ProviderLocation,
+    csrf_token,
     may,
     page,
     phi_route,
@@ -56,6 +58,7 @@ from core.plugin_api import (
     utcnow,
 )
 from plugins.scheduling import availability, booking, calendar_grid, calendar_html, waitlist
+from plugins.scheduling.hookspecs import AppointmentSummary
 from plugins.scheduling.inputs import field_error
 from plugins.scheduling.models import (
     HOLDING,
@@ -95,10 +98,7 @@ def _htmx(request: Request) -> bool:
 
 
 def _fragment(request: Request, name: str, status_code: int = 200, **context: Any) -> Template:
-    held = request.scope["state"].get("session")
-    template = Template(
-        template_name=name, context={"csrf_token": held[1].csrf_token if held else "", **context}
-    )
+    template = Template(template_name=name, context={"csrf_token": csrf_token(request), **context})
     template.status_code = status_code
     return template
 
@@ -829,6 +829,19 @@ async def _one(request: Request, session, appointment_id: uuid.UUID) -> Appointm
     return views[0]
 
 
+async def appointment_actions(request: Request, view: AppointmentView) -> list[Action]:
+    """What the clinic's other plugins offer on this appointment (a robust hook)."""
+    hooks = site_of(request).hooks
+    summary = AppointmentSummary(
+        view.id, view.patient_id, view.provider_id, view.location_id, view.status,
+        view.starts_at, view.ends_at, view.encounter_id,
+    )  # fmt: skip
+    found = await hooks.collect(
+        "tessera_scheduling_appointment_actions", appointment=summary, request=request
+    )
+    return sorted(found, key=lambda a: (a.order, a.label))
+
+
 async def _detail_context(
     request: Request, session, view: AppointmentView, back: str, **extra
 ) -> dict[str, Any]:
@@ -840,6 +853,7 @@ async def _detail_context(
         "can_write": may(request, "scheduling:appointments", "write"),
         "providers": [p for p in providers if p[0] in at_location],
         "status_labels": STATUS_LABELS,
+        "plugin_actions": await appointment_actions(request, view),
         "error": None,
         "values": {},
         **extra,
