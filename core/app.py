@@ -41,7 +41,12 @@ from core.web.security_headers import add_security_headers
 
 
 def build_registry(settings: Settings, extra_plugins: Iterable[Any] = ()) -> PluginRegistry:
-    """Load core's builtin plugin, installed entry points and configured modules."""
+    """Load core's builtin plugin, installed entry points and configured modules.
+
+    A broken plugin (core range, missing requirement, misspelt hook, an installation hook
+    that raises) is left out with one log line and listed in ``registry.broken`` for the
+    platform operator; every other plugin loads, so one plugin cannot stop every clinic.
+    """
     from core import builtin
 
     registry = PluginRegistry()
@@ -50,6 +55,7 @@ def build_registry(settings: Settings, extra_plugins: Iterable[Any] = ()) -> Plu
         modules=settings.plugin_modules,
         objects=extra_plugins,
         blocked=settings.plugins_blocked,
+        strict=False,
     )
     return registry
 

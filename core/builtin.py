@@ -26,11 +26,14 @@ def tessera_routes():
     from core.auth import routes as auth
     from core.authz import routes as authz
     from core.encounters import routes as encounters
+    from core.encounters import screens as encounter_screens
     from core.patients import routes as patients
     from core.patients import screens as patient_screens
+    from core.platform import plugins_page
     from core.platform import routes as platform
     from core.practice import routes as practice
     from core.tenant_settings import routes as tenant_settings
+    from core.web import my_work
     from core.web.pages import health, home
 
     return [
@@ -43,8 +46,11 @@ def tessera_routes():
         *patient_screens.ROUTES,
         *practice.ROUTES,
         *encounters.ROUTES,
+        *encounter_screens.ROUTES,
+        *my_work.ROUTES,
         *tenant_settings.ROUTES,
         *platform.ROUTES,
+        *plugins_page.ROUTES,
     ]
 
 
@@ -58,16 +64,34 @@ def tessera_static_dirs():
     return [HERE / "web" / "static" / "core"]
 
 
+def _my_work_entry(request) -> list[NavItem]:
+    """ "My work" appears once a plugin of the clinic contributes worklist entries."""
+    from core.web.context import site_of
+
+    hooks = site_of(request).hooks if request is not None else None
+    if hooks is None or not hooks.implementations("tessera_worklist_items"):
+        return []
+    return [NavItem(label="My work", href="/my-work", order=20)]
+
+
 @hookimpl
 def tessera_navigation(request):
     return [
         NavItem(label="Home", href="/", order=0),
         NavItem(label="Patients", href="/patients", order=10, permission="core:patients"),
+        *_my_work_entry(request),
         NavItem(label="Users", href="/users", order=900, permission="core:users"),
         NavItem(label="Audit log", href="/audit", order=910, permission="core:audit"),
         NavItem(label="Settings", href="/settings", order=920, permission="core:settings"),
         NavItem(label="My account", href="/account/sessions", order=990),
     ]
+
+
+@hookimpl
+def tessera_jobs():
+    from core.plugins.events import JOBS
+
+    return JOBS
 
 
 @hookimpl

@@ -8,10 +8,26 @@ Rules shared by all hooks:
 
 * Implementations may take fewer arguments than the spec names (pluggy matches by name),
   so a new argument never breaks an existing plugin.
-* An implementation may return its value or an awaitable of it; the kernel awaits.
-* *Installation hooks* (routes, migrations, templates, static files, permissions, jobs)
-  are called once at boot for every installed plugin. *Tenant hooks* (navigation, chart
-  panels, demo data, enable/disable) reach only the plugins the current tenant enabled.
+* An implementation may return its value or an awaitable of it; the kernel awaits,
+  installation hooks included (they are called, and awaited, once at boot).
+* *Installation hooks* (routes, migrations, templates, static files, permissions, jobs,
+  event consumers, audit actions) are called once at boot for every installed plugin.
+  *Tenant hooks* (navigation, panels, demo data, enable/disable...) reach only the plugins
+  the current tenant enabled.
+* Each tenant hook is one of three kinds, named first in its docstring:
+  *Contribution* (``@hookspec(robust=True)``): adds to a page; one plugin's exception is
+  logged with its name and the request id, counted for the platform operator and
+  skipped, and the page renders with the others' contributions.
+  *In transaction*: runs inside the change's transaction; raising aborts the change (a
+  veto, or work that must commit together with it).
+  *Durable events* are not hooks: ``publish_event`` in the change's transaction, consumed
+  later as a tenant job per consuming plugin (``tessera_event_consumers``), retried on
+  failure, never undoing the change.
+* Order: implementations run in pluggy's order: ``@hookimpl(tryfirst=True)`` first,
+  ``trylast=True`` last, otherwise the plugin registered last first. Lists are
+  concatenated; pages sort contributions by their ``order``. None of the kernel's hooks
+  asks a question with one answer today; a hook that does is declared
+  ``@hookspec(firstresult=True)`` and stops at the first answer that is not ``None``.
 """
 
 from __future__ import annotations
@@ -27,8 +43,11 @@ if TYPE_CHECKING:
     from litestar import Request
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from core.auth.principal import Principal
     from core.encounters.models import Encounter
-    from core.plugins.types import ChartPanel, NavItem, Permission
+    from core.plugins.events import EventConsumer
+    from core.plugins.registry import TenantHooks
+    from core.plugins.types import ChartPanel, HeaderItem, NavItem, Permission, WorkItem
     from core.tenancy.models import Tenant
 
 
@@ -87,24 +106,80 @@ def tessera_jobs() -> list[Any]:
     """
 
 
+@hookspec
+def tessera_event_consumers() -> list[EventConsumer]:
+    """Return the durable events this plugin consumes, each an ``EventConsumer(event,
+    handler)``.
+
+    ``handler(session, payload)`` runs as a tenant job for every event ``event`` that a
+    plugin (or core) published with ``publish_event`` in a tenant that has this plugin
+    enabled: after the publishing transaction committed, in the tenant's scope, in a
+    transaction of its own, retried with back-off when it raises. A failing consumer never
+    undoes the change that published the event.
+    """
+
+
+@hookspec
+def tessera_audit_actions() -> list[str]:
+    """Return the audit actions this plugin records besides core's (``read``,
+    ``create``...), each ``"<plugin>.<action>"`` (``"billing.claim_submitted"``).
+
+    ``record(session, action=...)`` refuses an action nobody declared; the audit log's
+    filter offers the declared actions of every installed plugin.
+    """
+
+
 # ---------------------------------------------------------------------------------------
 # Tenant hooks: called only for the plugins the current tenant enabled
 # ---------------------------------------------------------------------------------------
 
 
-@hookspec
+@hookspec(robust=True)
 def tessera_navigation(request: Request) -> list[NavItem]:
-    """Return entries for the main navigation of the current tenant's pages.
+    """*Contribution.* Return entries for the main navigation of the current tenant's pages.
 
     :param request: the current request (its ``tenant`` state is set).
     """
 
 
-@hookspec
+@hookspec(robust=True)
 def tessera_chart_panels(patient: Any, request: Request) -> list[ChartPanel]:
-    """Return panels to show on a patient's chart, in ``order``.
+    """*Contribution.* Return panels to show on a patient's chart, in ``order``.
 
     :param patient: the patient whose chart is open.
+    :param request: the current request.
+    """
+
+
+@hookspec(robust=True)
+def tessera_patient_header_items(patient: Any, request: Request) -> list[HeaderItem]:
+    """*Contribution.* Return short items for the patient header of the chart: alerts,
+    flags, a balance due. Keep them cheap: the header shows on every chart view.
+
+    :param patient: the patient whose chart is open (``core.patients.schemas.PatientOut``).
+    :param request: the current request.
+    """
+
+
+@hookspec(robust=True)
+def tessera_encounter_panels(encounter: Encounter, request: Request) -> list[ChartPanel]:
+    """*Contribution.* Return panels for an encounter's page (``/encounters/{id}``): a
+    note, vitals, charges. Rendered like chart panels, in ``order``.
+
+    :param encounter: the ``core.encounters.models.Encounter`` shown; read-only.
+    :param request: the current request.
+    """
+
+
+@hookspec(robust=True)
+def tessera_worklist_items(principal: Principal, session: AsyncSession, request: Request) -> list[WorkItem]:
+    """*Contribution.* Return the signed-in user's open work for the "My work" page
+    (``/my-work``): notes to sign, co-signatures asked of them, tasks.
+
+    :param principal: the signed-in user (``principal.user_id``, ``principal.roles``).
+    :param session: the request's session in the tenant's scope; read through it, and
+        ``record`` an audit event there if the entries show patient data (the page
+        commits it).
     :param request: the current request.
     """
 
@@ -113,7 +188,7 @@ def tessera_chart_panels(patient: Any, request: Request) -> list[ChartPanel]:
 def tessera_tenant_plugin_enabled(
     tenant_id: uuid.UUID, session: AsyncSession, config: dict[str, Any]
 ) -> None:
-    """Called for one plugin when a tenant enables it: seed its roles, templates, settings.
+    """*In transaction.* Called for one plugin when a tenant enables it: seed its roles, templates, settings.
 
     Runs inside the tenant's scope and in the same transaction that records the enabling,
     so a failure leaves the plugin disabled. Must be idempotent: enabling again after a
@@ -128,7 +203,7 @@ def tessera_tenant_plugin_enabled(
 
 @hookspec
 def tessera_tenant_plugin_disabled(tenant_id: uuid.UUID, session: AsyncSession) -> None:
-    """Called for one plugin when a tenant disables it. Data is kept; stop background work.
+    """*In transaction.* Called for one plugin when a tenant disables it. Data is kept; stop background work.
 
     :param tenant_id: the tenant disabling the plugin.
     :param session: the open transaction.
@@ -136,7 +211,7 @@ def tessera_tenant_plugin_disabled(tenant_id: uuid.UUID, session: AsyncSession) 
 
 
 @hookspec
-def tessera_demo_data(tenant: Tenant, session: AsyncSession, hooks: Any) -> None:
+def tessera_demo_data(tenant: Tenant, session: AsyncSession, hooks: TenantHooks) -> None:
     """Add demonstration data for a tenant that enabled this plugin (``make run`` seeds
     the demo tenants). Must be idempotent: it runs on every start.
 
@@ -150,9 +225,9 @@ def tessera_demo_data(tenant: Tenant, session: AsyncSession, hooks: Any) -> None
 
 @hookspec
 def tessera_encounter_status_changed(
-    encounter: Encounter, old_status: str, new_status: str, session: AsyncSession, hooks: Any
+    encounter: Encounter, old_status: str, new_status: str, session: AsyncSession, hooks: TenantHooks
 ) -> None:
-    """Called when an encounter's status changes (e.g. ``arrived`` -> ``in-progress``), for
+    """*In transaction.* Called when an encounter's status changes (e.g. ``arrived`` -> ``in-progress``), for
     the plugins the encounter's tenant enabled: billing queues a charge, charting opens a
     note. The allowed transitions are in ``core.encounters.status``.
 

@@ -24,14 +24,25 @@ from core.jobs.outbox import enqueue_job, withdraw_job
 from core.jobs.tenant_job import tenant_job
 from core.patients.models import Patient
 from core.patients.services import search_patients
+from core.plugins.events import EventConsumer, publish_event
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl, hookspec
-from core.plugins.types import ChartPanel, NavItem, Permission
+from core.plugins.registry import TenantHooks
+from core.plugins.types import Action, ChartPanel, HeaderItem, NavItem, Permission, WorkItem
 from core.practice.clinic import clinic_time_zone, location_time_zone, stored_plugin_config
 from core.practice.models import Location, Provider, ProviderLocation
 from core.practice.services import provider_names
 from core.tenancy.context import current_tenant_id, require_tenant_id, tenant_scope
 from core.tenancy.sites import ClinicSite, clinic_site
+from core.web.accessors import (
+    app_settings,
+    csrf_token,
+    job_database,
+    job_settings,
+    request_db_session,
+    request_id,
+    request_principal,
+)
 from core.web.context import SiteContext, plugin_config, site_of
 from core.web.inputs import (
     InputErrors,
@@ -56,11 +67,14 @@ DbSession = NamedDependency[AsyncSession]
 
 __all__ = [
     "ENCOUNTER_TYPES",
+    "Action",
     "Base",
     "ChartPanel",
     "ClinicSite",
     "DbSession",
     "Encounter",
+    "EventConsumer",
+    "HeaderItem",
     "InputErrors",
     "InputReader",
     "Listing",
@@ -72,12 +86,16 @@ __all__ = [
     "Provider",
     "ProviderLocation",
     "SiteContext",
+    "TenantHooks",
     "TenantModel",
     "TenantScoped",
+    "WorkItem",
+    "app_settings",
     "change_encounter_status",
     "clinic_site",
     "clinic_time_zone",
     "create_encounter",
+    "csrf_token",
     "current_principal",
     "current_tenant_id",
     "enqueue_job",
@@ -88,6 +106,8 @@ __all__ = [
     "grant_global_table",
     "hookimpl",
     "hookspec",
+    "job_database",
+    "job_settings",
     "location_time_zone",
     "may",
     "new_id",
@@ -104,8 +124,12 @@ __all__ = [
     "protect_tenant_table",
     "provider_names",
     "public",
+    "publish_event",
     "raise_errors",
     "record",
+    "request_db_session",
+    "request_id",
+    "request_principal",
     "require_tenant_id",
     "requires",
     "requires_login",

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.audit.models import ACTIONS, OUTCOMES
+from core.audit.actions import is_known
+from core.audit.models import OUTCOMES
 from core.auth.principal import Principal, RequestMeta, current_principal, current_request_meta
 from core.db import hot
 from core.db.base import new_id
@@ -65,8 +66,11 @@ def build_event(
     meta: RequestMeta | None = None,
     actor_label: str | None = None,
 ) -> Event:
-    if action not in ACTIONS:
-        raise ValueError(f"unknown audit action {action!r}; add it to core.audit.models.ACTIONS")
+    if not is_known(action):
+        raise ValueError(
+            f"unknown audit action {action!r}; add it to core.audit.models.ACTIONS, or declare a "
+            "plugin's '<plugin>.<action>' in its tessera_audit_actions hook"
+        )
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown audit outcome {outcome!r}")
     principal = principal if principal is not None else current_principal()

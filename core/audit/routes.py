@@ -19,7 +19,8 @@ from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.audit.models import ACTIONS, AuditEvent
+from core.audit.actions import all_actions
+from core.audit.models import AuditEvent
 from core.audit.phi import phi_route
 from core.audit.record import record
 from core.audit.report import (
@@ -57,7 +58,12 @@ async def provide_filters(
         str | None, QueryParameter(description="the actor: an e-mail address or a user id")
     ] = None,
     patient: Annotated[str | None, QueryParameter(description="a patient id")] = None,
-    action: Annotated[str | None, QueryParameter(description=f"one of: {', '.join(ACTIONS)}")] = None,
+    action: Annotated[
+        str | None,
+        QueryParameter(
+            description="core's actions (read, create, update, delete, export, login...) or a plugin's '<plugin>.<action>'"
+        ),
+    ] = None,
     date_from: Annotated[
         str | None, QueryParameter(name="from", description="first day (YYYY-MM-DD, the clinic's time zone)")
     ] = None,
@@ -146,7 +152,9 @@ async def audit_page(request: Request, db_session: DbSession, filters: Filters) 
     }
     if request.headers.get("hx-request") and request.headers.get("hx-target") == "audit-table":
         return Template(template_name="core/audit/_table.html", context=context)
-    return await page(request, "core/audit/index.html", page_title="Audit log", actions=ACTIONS, **context)
+    return await page(
+        request, "core/audit/index.html", page_title="Audit log", actions=all_actions(), **context
+    )
 
 
 @get("/api/audit", name="core:api-audit", guards=[READ], dependencies=FILTERS)

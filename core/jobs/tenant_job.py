@@ -53,6 +53,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.session import Database
 from core.jobs.models import OutboxEntry
+from core.plugins.failures import recording_to
 from core.tenancy.context import TenantScopeError, require_tenant_id, tenant_scope
 from core.tenancy.models import Tenant, TenantPlugin
 
@@ -155,7 +156,7 @@ async def _run_tenant_job(
     plugin = name.partition(".")[0]
     job_ctx = {**ctx, "tenant_id": tid, "outbox_id": oid}
     body_started = False
-    with tenant_scope(tid):
+    with tenant_scope(tid), recording_to(db, f"job:{oid or ctx.get('job_id') or name}"):
         try:
             async with db.session() as session, session.begin():
                 tenant = await session.get(Tenant, tid)

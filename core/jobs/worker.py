@@ -38,13 +38,7 @@ async def ping(ctx: dict[str, Any]) -> str:
 def collect_jobs(registry: PluginRegistry) -> list[Function]:
     """Every plugin's jobs, each checked to be named ``"<plugin>.<job>"`` and unique."""
     jobs: dict[str, Function] = {}
-    for plugin, result in registry.call_each("tessera_jobs"):
-        if inspect.isawaitable(result):
-            if inspect.iscoroutine(result):
-                result.close()
-            raise PluginError(
-                f"plugin {plugin!r}: tessera_jobs must return its jobs directly (a list), not an awaitable"
-            )
+    for plugin, result in registry.call_each("tessera_jobs"):  # awaited at boot when async
         for item in flatten([result]):
             if not isinstance(item, Function):
                 if not inspect.iscoroutinefunction(item):

@@ -45,6 +45,7 @@ from core.patients.services import NotFoundError, PatientError
 from core.plugin_api import DbSession
 from core.practice.models import Location
 from core.web.context import site_of
+from core.web.extensions import header_items
 from core.web.render import page
 
 log = logging.getLogger("tessera.patients")
@@ -539,6 +540,7 @@ async def _chart(
     encounters = await _encounters(request, session, patient_id)
     await session.commit()
     panels = await _plugin_panels(request, patient)
+    alerts = await header_items(request, patient)
     all_forms = _blank_forms()
     all_forms.update(forms or {})
     return await page(
@@ -550,6 +552,7 @@ async def _chart(
         records=records,
         encounters=encounters,
         panels=panels,
+        header_items=alerts,
         forms=all_forms,
         age=age(patient.birth_date, _today(request)),
         sex=SEX_LABELS.get(patient.sex_at_birth, patient.sex_at_birth),

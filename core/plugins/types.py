@@ -39,3 +39,43 @@ class ChartPanel:
     template: str
     context: dict[str, Any] = field(default_factory=dict)
     order: int = 100
+
+
+@dataclass(frozen=True)
+class HeaderItem:
+    """A short item in the patient header of the chart (an alert, a flag, a balance due).
+
+    ``level`` is ``"info"``, ``"warning"`` or ``"alert"`` (shown in that style); ``href``
+    makes it a link to details on the plugin's own page.
+    """
+
+    text: str
+    level: str = "info"
+    href: str | None = None
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One entry of a user's worklist ("My work"): a note to sign, a co-signature asked
+    for, a task. ``kind`` groups entries (``"Notes to sign"``); ``due`` sorts them."""
+
+    title: str
+    href: str
+    kind: str
+    due: Any = None  # a timezone-aware datetime or a date, or None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Action:
+    """A control a plugin adds to another part's screen (a button or a link).
+
+    ``method="get"`` renders a link to ``href``; ``"post"`` renders a small form posting
+    to ``href`` with the CSRF token (the route must check its own permission).
+    """
+
+    label: str
+    href: str
+    method: str = "get"
+    order: int = 100

@@ -11,6 +11,7 @@ import re
 
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from core.plugins.failures import recording_to, request_id_from
 from core.tenancy.context import tenant_scope
 from core.web.context import REQUEST_SESSION, SiteContext, TenantDirectory
 from core.web.errors import send_not_found
@@ -42,6 +43,13 @@ def slug_for(host: str, base_domain: str) -> str | None:
     return None
 
 
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
 def host_middleware_factory(base_domain: str, directory: TenantDirectory):
     platform_site = SiteContext("platform")
 
@@ -65,7 +73,9 @@ def host_middleware_factory(base_domain: str, directory: TenantDirectory):
                 await send_not_found(scope, send, "There is no clinic at this address.")
                 return
             state["site"] = await directory.site_for(tenant)
-            with tenant_scope(tenant.id):
+            # robust hooks record a plugin's failure for this tenant, under this request id
+            request_id = state["request_id"] = request_id_from(_header(scope, b"x-request-id"))
+            with tenant_scope(tenant.id), recording_to(directory.db, request_id):
                 if scope["type"] != "http":
                     await app(scope, receive, send)
                     return

@@ -44,6 +44,7 @@ from core.plugin_api import (
     current_principal,
     location_time_zone,
     provider_names,
+    publish_event,
     record,
     require_tenant_id,
     utcnow,
@@ -396,6 +397,11 @@ async def _announce(
         change=change,
         session=session,
         previous=previous,
+    )
+    # the durable twin, for consumers that may be slow or fail (a video room, a message):
+    # delivered after this transaction commits, retried, never undoing the change
+    await publish_event(
+        session, "scheduling.appointment_changed", {"appointment_id": appointment.id, "change": change}
     )
 
 

@@ -41,11 +41,13 @@ from core.plugin_api import (
     Location,
     Patient,
     Provider,
+    may,
     page,
     phi_route,
     provider_names,
     public,
     record,
+    request_principal,
     requires,
     utcnow,
 )
@@ -59,8 +61,8 @@ WRITE = requires("scheduling:feeds", "write")
 #: what a feed shows, relative to the moment it is fetched
 FEED_PAST = dt.timedelta(days=30)
 FEED_AHEAD = dt.timedelta(days=180)
-#: roles that manage every provider's feeds; anyone else with scheduling:feeds only their own
-MANAGE_ANY_ROLES = frozenset({"owner", "front_desk"})
+# scheduling:feeds "manage" (owner, front desk) manages every provider's feeds; anyone else
+# with scheduling:feeds only their own
 #: RFC 5545 section 3.8.1.11 status of an event, by appointment status. A no-show frees
 #: the time like a cancellation, so the calendar shows it as cancelled too.
 ICS_STATUS = {
@@ -87,12 +89,11 @@ def initials(given: str, family: str) -> str:
 
 
 def _principal(request: Request):
-    return request.scope["state"].get("principal")
+    return request_principal(request)
 
 
 def manages_every_feed(request: Request) -> bool:
-    principal = _principal(request)
-    return principal is not None and bool(principal.roles & MANAGE_ANY_ROLES)
+    return may(request, "scheduling:feeds", "manage")
 
 
 async def manageable_providers(session: AsyncSession, request: Request) -> dict[uuid.UUID, str]:

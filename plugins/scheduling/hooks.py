@@ -62,9 +62,9 @@ def tessera_permissions():
         ),
         Permission(
             "scheduling:feeds",
-            ("read", "write"),
-            "Create and revoke a provider's iCalendar feed URLs",
-            default_grants={"clinician": ("read", "write"), "front_desk": ("read", "write")},
+            ("read", "write", "manage"),
+            "Create and revoke a provider's iCalendar feed URLs (manage: every provider's)",
+            default_grants={"clinician": ("read", "write"), "front_desk": ("read", "write", "manage")},
         ),
     ]
 

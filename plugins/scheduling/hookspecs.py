@@ -7,8 +7,12 @@ to open a video room for a telehealth booking. Import them as
 ``from plugins.scheduling.hookspecs import Booking, Concern`` (or, from a third-party
 package, depend on the ``scheduling`` plugin in your manifest's ``requires``).
 
-Both hooks reach only the plugins the booking's tenant enabled, run inside its tenant
-scope and in the same transaction as the booking, and may return awaitables.
+The hooks reach only the plugins the booking's tenant enabled (and nobody while the
+tenant has scheduling off) and may return awaitables. The booking check and
+``appointment_changed`` run inside the tenant's scope and the booking's transaction;
+``appointment_actions`` is a robust contribution to the appointment's screen. A plugin
+that works with scheduling but does not need it implements these with
+``@hookimpl(optionalhook=True)`` instead of listing it in ``requires``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from typing import TYPE_CHECKING, Literal
 from core.plugin_api import hookspec
 
 if TYPE_CHECKING:
+    from litestar import Request
     from sqlalchemy.ext.asyncio import AsyncSession
+
+    from core.plugin_api import Action
 
 
 @dataclass(frozen=True)
@@ -66,9 +73,23 @@ class Previous:
     ends_at: dt.datetime
 
 
+@dataclass(frozen=True)
+class AppointmentSummary:
+    """An appointment as another plugin's screen extension sees it (UTC instants)."""
+
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    provider_id: uuid.UUID
+    location_id: uuid.UUID
+    status: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    encounter_id: uuid.UUID | None = None
+
+
 @hookspec
 def tessera_scheduling_booking_check(booking: Booking, session: AsyncSession) -> list[Concern]:
-    """Return concerns about a proposed booking or reschedule; return ``[]`` (or nothing)
+    """*In transaction (veto).* Return concerns about a proposed booking or reschedule; return ``[]`` (or nothing)
     when there are none.
 
     Called after scheduling's own checks (availability, double booking) passed and the
@@ -86,7 +107,11 @@ def tessera_scheduling_booking_check(booking: Booking, session: AsyncSession) ->
 def tessera_scheduling_appointment_changed(
     appointment_id: uuid.UUID, change: str, session: AsyncSession, previous: Previous | None
 ) -> None:
-    """Called after an appointment was booked or changed, in the same transaction.
+    """*In transaction.* Called after an appointment was booked or changed, in the same
+    transaction. For work that may fail or be slow (a video room to open, a message to
+    send), consume the durable event ``scheduling.appointment_changed`` instead
+    (``tessera_event_consumers``; payload ``appointment_id``, ``change``): it is delivered
+    after the change committed, retried, and never undoes it.
 
     ``change`` is one of ``booked``, ``rescheduled``, ``cancelled``, ``confirmed``,
     ``arrived``, ``no-show``, ``completed``. Write through ``session`` and your rows commit
@@ -100,10 +125,23 @@ def tessera_scheduling_appointment_changed(
     """
 
 
+@hookspec(robust=True)
+def tessera_scheduling_appointment_actions(appointment: AppointmentSummary, request: Request) -> list[Action]:
+    """*Contribution.* Return actions to offer on an appointment's details (a link to start
+    the video visit, a button to collect a copay), shown after scheduling's own.
+
+    :param appointment: the appointment shown (``AppointmentSummary``).
+    :param request: the current request; use ``may(request, ...)`` to offer only what the
+        user may do (the route behind the action keeps its own guard).
+    """
+
+
 __all__ = [
+    "AppointmentSummary",
     "Booking",
     "Concern",
     "Previous",
+    "tessera_scheduling_appointment_actions",
     "tessera_scheduling_appointment_changed",
     "tessera_scheduling_booking_check",
 ]

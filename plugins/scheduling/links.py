@@ -46,6 +46,7 @@ from sqlalchemy.exc import IntegrityError
 from core.plugin_api import (
     DbSession,
     Location,
+    app_settings,
     location_time_zone,
     page,
     phi_route,
@@ -187,7 +188,7 @@ async def _appointment_for(
     if purpose not in PURPOSES:
         raise NotFoundException(detail="There is no such page.")
     site = site_of(request)
-    claim = read_token(request.app.state.settings.secret_key, token)
+    claim = read_token(app_settings(request).secret_key, token)
     if claim.tenant_id != site.tenant.id:
         raise LinkRefusedError("link_other_clinic", "This link is not for this clinic's site.", 404)
     if claim.purpose != purpose:

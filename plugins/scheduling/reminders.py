@@ -66,6 +66,8 @@ from core.plugin_api import (
     Patient,
     clinic_site,
     enqueue_job,
+    job_database,
+    job_settings,
     location_time_zone,
     provider_names,
     record,
@@ -362,7 +364,7 @@ async def _finish(session, reminder_id: uuid.UUID, attempt: int, **values: Any) 
 @tenant_job(SEND_JOB, max_tries=MAX_TRIES)
 async def send_reminder(ctx, session, *, reminder_id: str) -> str:
     """Send one reminder if it is still wanted; returns what happened (for logs/tests)."""
-    settings, db = ctx["settings"], ctx["db"]
+    settings, db = job_settings(ctx), job_database(ctx)
     rid = uuid.UUID(str(reminder_id))
     claimed = await _claim(db, rid, settings.send_timeout)
     if isinstance(claimed, Wait):

@@ -13,6 +13,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from core.plugin_api import (
+    Action,
     DbSession,
     may,
     phi_route,
@@ -20,6 +21,7 @@ from core.plugin_api import (
     site_of,
 )
 from plugins.scheduling import availability, booking
+from plugins.scheduling.hookspecs import AppointmentSummary
 from plugins.scheduling.inputs import field_error
 from plugins.scheduling.models import (
     Appointment,
@@ -55,6 +57,19 @@ async def _one(request: Request, session, appointment_id: uuid.UUID) -> Appointm
     return views[0]
 
 
+async def appointment_actions(request: Request, view: AppointmentView) -> list[Action]:
+    """What the clinic's other plugins offer on this appointment (a robust hook)."""
+    hooks = site_of(request).hooks
+    summary = AppointmentSummary(
+        view.id, view.patient_id, view.provider_id, view.location_id, view.status,
+        view.starts_at, view.ends_at, view.encounter_id,
+    )  # fmt: skip
+    found = await hooks.collect(
+        "tessera_scheduling_appointment_actions", appointment=summary, request=request
+    )
+    return sorted(found, key=lambda a: (a.order, a.label))
+
+
 async def _detail_context(
     request: Request, session, view: AppointmentView, back: str, **extra
 ) -> dict[str, Any]:
@@ -66,6 +81,7 @@ async def _detail_context(
         "can_write": may(request, "scheduling:appointments", "write"),
         "providers": [p for p in providers if p[0] in at_location],
         "status_labels": STATUS_LABELS,
+        "plugin_actions": await appointment_actions(request, view),
         "error": None,
         "values": {},
         **extra,

@@ -21,6 +21,7 @@ from core.plugin_api import (
     Patient,
     Provider,
     ProviderLocation,
+    csrf_token,
     page,
     provider_names,
     record,
@@ -65,10 +66,7 @@ def _htmx(request: Request) -> bool:
 
 
 def _fragment(request: Request, name: str, status_code: int = 200, **context: Any) -> Template:
-    held = request.scope["state"].get("session")
-    template = Template(
-        template_name=name, context={"csrf_token": held[1].csrf_token if held else "", **context}
-    )
+    template = Template(template_name=name, context={"csrf_token": csrf_token(request), **context})
     template.status_code = status_code
     return template
 
