@@ -89,9 +89,10 @@ def tessera_navigation(request):
 
 @hookimpl
 def tessera_jobs():
+    from core.messaging.sending import send_message
     from core.plugins.events import JOBS
 
-    return JOBS
+    return [*JOBS, send_message]
 
 
 @hookimpl

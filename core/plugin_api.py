@@ -22,6 +22,16 @@ from core.encounters.services import change_status as change_encounter_status
 from core.encounters.services import create_encounter
 from core.jobs.outbox import enqueue_job, withdraw_job
 from core.jobs.tenant_job import tenant_job
+from core.messaging.recorded import messages_folder, recorded_messages
+from core.messaging.sending import Delivered, deliver, send_email_later, send_text_later
+from core.messaging.transports import (
+    Email,
+    TextMessage,
+    TransportError,
+    Transports,
+    plausible_email,
+    transports_for,
+)
 from core.patients.models import Patient
 from core.patients.services import search_patients
 from core.plugins.events import EventConsumer, publish_event
@@ -72,6 +82,8 @@ __all__ = [
     "ChartPanel",
     "ClinicSite",
     "DbSession",
+    "Delivered",
+    "Email",
     "Encounter",
     "EventConsumer",
     "HeaderItem",
@@ -89,6 +101,9 @@ __all__ = [
     "TenantHooks",
     "TenantModel",
     "TenantScoped",
+    "TextMessage",
+    "TransportError",
+    "Transports",
     "WorkItem",
     "app_settings",
     "change_encounter_status",
@@ -98,6 +113,7 @@ __all__ = [
     "csrf_token",
     "current_principal",
     "current_tenant_id",
+    "deliver",
     "enqueue_job",
     "errors_by_field",
     "fetch_page",
@@ -110,6 +126,7 @@ __all__ = [
     "job_settings",
     "location_time_zone",
     "may",
+    "messages_folder",
     "new_id",
     "page",
     "parse_bound",
@@ -120,6 +137,7 @@ __all__ = [
     "parse_time",
     "parse_uuid",
     "phi_route",
+    "plausible_email",
     "plugin_config",
     "protect_tenant_table",
     "provider_names",
@@ -127,6 +145,7 @@ __all__ = [
     "publish_event",
     "raise_errors",
     "record",
+    "recorded_messages",
     "request_db_session",
     "request_id",
     "request_principal",
@@ -134,10 +153,13 @@ __all__ = [
     "requires",
     "requires_login",
     "search_patients",
+    "send_email_later",
+    "send_text_later",
     "site_of",
     "stored_plugin_config",
     "tenant_job",
     "tenant_scope",
+    "transports_for",
     "utcnow",
     "withdraw_job",
 ]

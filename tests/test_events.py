@@ -10,13 +10,13 @@ from sqlalchemy import select, text
 
 from core.jobs.tenant_job import JobFailedError
 from core.jobs.worker import redis_settings
+from core.lifecycle.plugins import enable_plugin
+from core.lifecycle.registry import get_tenant
 from core.plugins.events import EventConsumer, deliver_event, fan_out_event, publish_event
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl
 from core.plugins.registry import PluginRegistry
 from core.tenancy import require_tenant_id, tenant_scope
-from tenants.plugins import enable_plugin
-from tenants.registry import get_tenant
 from tests.sample_plugin.hooks import default_notebook
 from tests.sample_plugin.models import Note
 

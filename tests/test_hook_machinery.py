@@ -22,13 +22,13 @@ from core.auth.models import PlatformOperator as Operator
 from core.auth.models import User as UserRow
 from core.auth.sessions import COOKIE_NAME
 from core.encounters.models import Encounter
+from core.lifecycle.plugins import enable_plugin
+from core.lifecycle.registry import get_tenant
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl, hookspec
 from core.plugins.registry import PluginError, PluginRegistry
 from core.plugins.types import NavItem, Permission
 from core.tenancy import tenant_scope
-from tenants.plugins import enable_plugin
-from tenants.registry import get_tenant
 from tests.test_encounters_api import make_clinic
 
 ROOT = Path(__file__).resolve().parent.parent

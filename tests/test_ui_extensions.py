@@ -13,13 +13,13 @@ from core.app import build_registry, create_app
 from core.audit.record import record
 from core.auth.sessions import COOKIE_NAME
 from core.encounters.models import Encounter
+from core.lifecycle.plugins import enable_plugin
+from core.lifecycle.registry import get_tenant
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl
 from core.plugins.registry import PluginError, PluginRegistry
 from core.plugins.types import ChartPanel, HeaderItem, WorkItem
 from core.tenancy import tenant_scope
-from tenants.plugins import enable_plugin
-from tenants.registry import get_tenant
 from tests.audit_helpers import assert_audited
 from tests.test_encounters_api import make_clinic
 

@@ -8,11 +8,11 @@ from sqlalchemy import text
 
 from core.app import build_registry, create_app
 from core.auth.sessions import COOKIE_NAME
+from core.lifecycle.plugins import enable_plugin
+from core.lifecycle.registry import get_tenant
 from core.plugin_api import Action, Manifest, hookimpl, may
 from plugins.scheduling.tests.booking_clinic import at, make_booking_clinic
 from plugins.scheduling.tests.test_screens import HTMX, book, next_monday
-from tenants.plugins import enable_plugin
-from tenants.registry import get_tenant
 
 
 class Telehealth:
