@@ -159,7 +159,8 @@ def create_app(
                 "registry": registry,
                 "directory": directory,
                 "permissions": permissions,
-                "authz": Authorizer(permissions),
+                "authz": Authorizer(permissions, registry.roles()),
+                "encounter_types": {code: kind.title for code, kind in registry.encounter_types().items()},
                 "redis": redis,
                 "sessions": sessions,
             }

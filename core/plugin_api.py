@@ -19,14 +19,14 @@ from core.db.base import Base, TenantModel, TenantScoped, new_id, utcnow
 from core.db.rls import grant_global_table, protect_tenant_table
 from core.encounters.models import ENCOUNTER_TYPES, Encounter
 from core.encounters.services import change_status as change_encounter_status
-from core.encounters.services import create_encounter
+from core.encounters.services import create_encounter, encounter_types
 from core.jobs.outbox import enqueue_job, withdraw_job
 from core.jobs.tenant_job import tenant_job
 from core.patients.models import Patient
 from core.patients.services import search_patients
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl, hookspec
-from core.plugins.types import ChartPanel, NavItem, Permission
+from core.plugins.types import ChartPanel, EncounterType, NavItem, Permission, Role
 from core.practice.clinic import clinic_time_zone, location_time_zone, stored_plugin_config
 from core.practice.models import Location, Provider, ProviderLocation
 from core.practice.services import provider_names
@@ -61,6 +61,7 @@ __all__ = [
     "ClinicSite",
     "DbSession",
     "Encounter",
+    "EncounterType",
     "InputErrors",
     "InputReader",
     "Listing",
@@ -71,6 +72,7 @@ __all__ = [
     "Permission",
     "Provider",
     "ProviderLocation",
+    "Role",
     "SiteContext",
     "TenantModel",
     "TenantScoped",
@@ -80,6 +82,7 @@ __all__ = [
     "create_encounter",
     "current_principal",
     "current_tenant_id",
+    "encounter_types",
     "enqueue_job",
     "errors_by_field",
     "fetch_page",
