@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from core import __version__
+from core.auth.models import ROLE_NAMES
+from core.encounters.models import ENCOUNTER_TYPES
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl
-from core.plugins.types import NavItem, Permission
+from core.plugins.types import EncounterType, NavItem, Permission, Role
 
 HERE = Path(__file__).parent
 
@@ -93,6 +95,26 @@ def tessera_jobs():
     from core.plugins.events import JOBS
 
     return [*JOBS, send_message]
+
+
+@hookimpl
+def tessera_roles():
+    """Core's roles, the built-in entries of the role vocabulary (their grants come from
+    each permission's ``default_grants``; the owner holds every permission)."""
+    titles = {
+        "owner": ("Owner", "Runs the clinic: every permission, including users and settings"),
+        "clinician": ("Clinician", "Sees patients and charts their visits"),
+        "front_desk": ("Front desk", "Registers patients and books and checks in visits"),
+        "biller": ("Biller", "Reads what is needed to bill"),
+        "auditor": ("Auditor", "Reads and exports the audit log"),
+    }
+    return [Role(name, *titles[name]) for name in ROLE_NAMES]
+
+
+@hookimpl
+def tessera_encounter_types():
+    """Core's kinds of visit, the built-in entries of the encounter-type vocabulary."""
+    return [EncounterType(code, title) for code, title in ENCOUNTER_TYPES.items()]
 
 
 @hookimpl

@@ -47,7 +47,15 @@ if TYPE_CHECKING:
     from core.encounters.models import Encounter
     from core.plugins.events import EventConsumer
     from core.plugins.registry import TenantHooks
-    from core.plugins.types import ChartPanel, HeaderItem, NavItem, Permission, WorkItem
+    from core.plugins.types import (
+        ChartPanel,
+        EncounterType,
+        HeaderItem,
+        NavItem,
+        Permission,
+        Role,
+        WorkItem,
+    )
     from core.tenancy.models import Tenant
 
 
@@ -94,6 +102,30 @@ def tessera_permissions() -> list[Permission]:
     """Return the permissions this plugin defines, each ``"<plugin>:<resource>"`` with its
     actions and the default roles granted them. The kernel refuses a permission outside
     the plugin's namespace."""
+
+
+@hookspec
+def tessera_roles() -> list[Role]:
+    """Return the roles this plugin adds to the clinics' vocabulary, each with its
+    permission template (``grants``: permission object -> actions).
+
+    Core's own roles (owner, clinician, front desk, biller, auditor) are the built-in
+    entries of the same registry. A plugin's role is named ``<plugin>_<role>``; a name
+    that another plugin (or core) already uses, or a grant of an unknown permission or
+    action, stops the boot with an error naming the plugin.
+    """
+
+
+@hookspec
+def tessera_encounter_types() -> list[EncounterType]:
+    """Return the kinds of visit this plugin adds (``encounters.type``), e.g. a rehab
+    plugin's daily treatment note visit.
+
+    Core's five kinds (office visit, evaluation, re-evaluation, telehealth, group) are the
+    built-in entries. A code another plugin already uses stops the boot. The encounter
+    API accepts every installed type; ``encounter_types(request)`` in ``core.plugin_api``
+    returns them (code -> title) for forms.
+    """
 
 
 @hookspec

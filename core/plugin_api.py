@@ -19,7 +19,7 @@ from core.db.base import Base, TenantModel, TenantScoped, new_id, utcnow
 from core.db.rls import grant_global_table, protect_tenant_table
 from core.encounters.models import ENCOUNTER_TYPES, Encounter
 from core.encounters.services import change_status as change_encounter_status
-from core.encounters.services import create_encounter
+from core.encounters.services import create_encounter, encounter_types
 from core.jobs.outbox import enqueue_job, withdraw_job
 from core.jobs.tenant_job import tenant_job
 from core.messaging.recorded import messages_folder, recorded_messages
@@ -38,7 +38,16 @@ from core.plugins.events import EventConsumer, publish_event
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl, hookspec
 from core.plugins.registry import TenantHooks
-from core.plugins.types import Action, ChartPanel, HeaderItem, NavItem, Permission, WorkItem
+from core.plugins.types import (
+    Action,
+    ChartPanel,
+    EncounterType,
+    HeaderItem,
+    NavItem,
+    Permission,
+    Role,
+    WorkItem,
+)
 from core.practice.clinic import clinic_time_zone, location_time_zone, stored_plugin_config
 from core.practice.models import Location, Provider, ProviderLocation
 from core.practice.services import provider_names
@@ -85,6 +94,7 @@ __all__ = [
     "Delivered",
     "Email",
     "Encounter",
+    "EncounterType",
     "EventConsumer",
     "HeaderItem",
     "InputErrors",
@@ -97,6 +107,7 @@ __all__ = [
     "Permission",
     "Provider",
     "ProviderLocation",
+    "Role",
     "SiteContext",
     "TenantHooks",
     "TenantModel",
@@ -114,6 +125,7 @@ __all__ = [
     "current_principal",
     "current_tenant_id",
     "deliver",
+    "encounter_types",
     "enqueue_job",
     "errors_by_field",
     "fetch_page",

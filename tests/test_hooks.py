@@ -9,7 +9,7 @@ from core.lifecycle.plugins import disable_plugin, enable_plugin
 from core.lifecycle.registry import get_tenant
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl
-from core.plugins.registry import PluginRegistry
+from core.plugins.registry import PluginError, PluginRegistry
 from core.plugins.types import ChartPanel
 from core.tenancy import tenant_scope
 from tests.fixtures import migration_dirs
@@ -154,3 +154,87 @@ async def test_hook_tessera_demo_data(db, registry, make_tenant):
         async with db.session() as session:
             assert await session.scalar(select(func.count()).select_from(Note)) == 1
             assert await session.scalar(select(Note.body)) == "Welcome to Demo Clinic"
+
+
+def _registry_with(*plugins) -> PluginRegistry:
+    from core import builtin
+
+    registry = PluginRegistry()
+    registry.load(builtin=[(builtin.manifest, builtin)], objects=plugins, use_entry_points=False)
+    return registry
+
+
+def test_hook_tessera_roles(app):
+    authz = app.state.authz
+    # core's roles are the built-in entries of the vocabulary, then the plugins'
+    assert authz.roles[:5] == ("owner", "clinician", "front_desk", "biller", "auditor")
+    assert "sample_reviewer" in authz.roles
+    assert authz.role_plugins["sample_reviewer"] == "sample" and authz.role_plugins["owner"] == "core"
+    assert authz.role_titles["sample_reviewer"] == "Notes reviewer"
+    # the role's permission template is policy
+    assert "sample_reviewer" in authz.roles_with("sample:notes", "read")
+    assert "sample_reviewer" not in authz.roles_with("sample:notes", "write")
+
+
+def test_plugin_roles_are_checked_at_boot():
+    import pytest
+
+    from core.plugins.types import Role
+
+    def plugin(name, *roles):
+        class Plugin:
+            manifest = Manifest(name=name, version="1.0", title=name, description="", core=">=0.1")
+
+            @staticmethod
+            @hookimpl
+            def tessera_roles():
+                return list(roles)
+
+        return Plugin
+
+    outside = _registry_with(plugin("acme", Role("reviewer", "Reviewer")))
+    with pytest.raises(PluginError, match="must be named 'acme_<role>'"):
+        outside.roles()
+    # a plugin called "front" may not take core's front_desk
+    twice = _registry_with(plugin("front", Role("front_desk", "Desk")))
+    with pytest.raises(PluginError, match="'front_desk' is defined by both 'core' and 'front'"):
+        twice.roles()
+    unknown = _registry_with(plugin("acme", Role("acme_x", "X", grants={"core:patients": ("delete",)})))
+    with pytest.raises(PluginError, match="no installed permission defines"):
+        unknown.roles()
+
+
+async def test_hook_tessera_encounter_types(app, registry, db, make_tenant, make_user, owner_engine):
+    from core.plugins.types import EncounterType
+    from tests.test_encounters_api import client_with_role, encounter_body, make_clinic
+
+    kinds = registry.encounter_types()
+    assert list(kinds)[:5] == ["office-visit", "evaluation", "re-evaluation", "telehealth", "group"]
+    assert kinds["sample-check"] == EncounterType("sample-check", "Notebook check")
+    # the encounter API accepts the plugin's kind (the database's check is a shape check,
+    # core_0019) and names it
+    clinic = await make_clinic(db, make_tenant, make_user, owner_engine)
+    async with await client_with_role(app, db, make_user, clinic.tenant, "front_desk") as client:
+        created = await client.post("/api/encounters", json=encounter_body(clinic, type="sample-check"))
+        assert created.status_code == 201, created.text
+        assert created.json()["type_name"] == "Notebook check"
+        unknown = await client.post("/api/encounters", json=encounter_body(clinic, type="sample-nope"))
+        assert unknown.status_code == 400
+        assert "sample-check" in unknown.text
+
+
+def test_encounter_types_are_checked_at_boot():
+    import pytest
+
+    from core.plugins.types import EncounterType
+
+    class Clash:
+        manifest = Manifest(name="clash", version="1.0", title="clash", description="", core=">=0.1")
+
+        @staticmethod
+        @hookimpl
+        def tessera_encounter_types():
+            return [EncounterType("telehealth", "Again")]
+
+    with pytest.raises(PluginError, match="'telehealth' is defined by both 'core' and 'clash'"):
+        _registry_with(Clash).encounter_types()

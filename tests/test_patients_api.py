@@ -117,7 +117,7 @@ async def test_validation_errors_name_the_field(make_tenant, api):
         ok = await c.post("/api/patients", json=JANE)
         pid = ok.json()["id"]
         null_name = await c.patch(f"/api/patients/{pid}", json={"family_name": None})
-        assert null_name.status_code in (400, 422) and "family_name" in null_name.json()["detail"]
+        assert null_name.status_code == 400 and "family_name" in null_name.json()["detail"]
         bad_limit = await c.get("/api/patients", params={"limit": 1000})
         assert bad_limit.status_code == 400 and "limit" in bad_limit.json()["detail"]
         bad_id = await c.get("/api/patients/not-a-uuid")

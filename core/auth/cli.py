@@ -31,12 +31,10 @@ def _read_password() -> str | None:
 
 
 def _known_roles(settings) -> set[str]:
-    from core.auth.models import ROLE_NAMES
+    from core.authz.enforcer import Authorizer
 
-    roles = set(ROLE_NAMES)
-    for permission in _registry(settings).permissions():
-        roles.update(permission.default_grants)
-    return roles
+    registry = _registry(settings)
+    return set(Authorizer(registry.permissions(), registry.roles()).roles)
 
 
 async def _find_user(session, email: str):

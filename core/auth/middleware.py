@@ -74,8 +74,9 @@ _TOKEN_LOOKUP = hot.TenantSQL(
     "SELECT t.id, t.scopes, t.revoked_at, t.expires_at, t.last_used_at, u.id AS user_id, u.email, "
     "u.display_name, u.is_active, u.mfa_enabled_at, m.roles, m.status "
     "FROM api_tokens t JOIN users u ON u.id = t.user_id "
-    "LEFT JOIN memberships m ON m.tenant_id = t.tenant_id AND m.user_id = t.user_id "
+    "LEFT JOIN memberships m ON m.tenant_id = $1 AND m.user_id = t.user_id "
     "WHERE t.tenant_id = $1 AND t.token_digest = $2",
+    global_tables=("users",),
 )
 _TOKEN_USED = hot.TenantSQL(
     "API token used",
@@ -87,6 +88,7 @@ _SESSION_MEMBER = hot.TenantSQL(
     "signed-in user and membership",
     "SELECT u.id, u.email, u.display_name, u.is_active, u.mfa_enabled_at, m.roles, m.status "
     "FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.tenant_id = $1 AND m.user_id = $2",
+    global_tables=("users",),
 )
 
 

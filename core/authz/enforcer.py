@@ -26,7 +26,7 @@ import casbin
 
 from core.auth.models import ROLE_NAMES
 from core.auth.principal import Principal
-from core.plugins.types import Permission
+from core.plugins.types import Permission, Role
 
 MODEL = Path(__file__).with_name("model.conf")
 OWNER = "owner"
@@ -106,7 +106,7 @@ class _IndexedModel(casbin.Model):
 
 
 class Authorizer:
-    def __init__(self, permissions: Iterable[Permission]) -> None:
+    def __init__(self, permissions: Iterable[Permission], roles: Iterable[tuple[str, Role]] = ()) -> None:
         model = _IndexedModel()
         model.load_model(str(MODEL))
         self.enforcer = casbin.Enforcer(model)
@@ -124,11 +124,21 @@ class Authorizer:
                             f"is not one of its actions {permission.actions}"
                         )
                     rules.add((role, permission.object, action))
+        roles = list(roles)
+        #: role name -> the plugin that defines it ("core" for the built-in roles)
+        self.role_plugins: dict[str, str] = {role.name: plugin for plugin, role in roles}
+        #: role name -> its title, for screens
+        self.role_titles: dict[str, str] = {role.name: role.title for _, role in roles}
+        for _, role in roles:  # each role's permission template (checked by the registry)
+            for obj, actions in role.grants.items():
+                rules.update((role.name, obj, action) for action in actions)
         if rules:
             self.enforcer.add_policies(sorted(rules))
-        #: every role a membership may hold: the default roles and any a plugin grants to
+        #: every role a membership may hold: the registry's roles (core's built-in ones
+        #: first) and any other a permission's default grants name
+        declared = [*ROLE_NAMES, *(role.name for _, role in roles)]
         self.roles: tuple[str, ...] = tuple(
-            dict.fromkeys([*ROLE_NAMES, *sorted({rule[0] for rule in rules} - set(ROLE_NAMES))])
+            dict.fromkeys([*declared, *sorted({rule[0] for rule in rules} - set(declared))])
         )
         #: (user, tenant) -> the roles the enforcer holds for it
         self._assigned: dict[tuple[str, str], frozenset[str]] = {}

@@ -22,6 +22,7 @@ Prepared statements are cached per connection by asyncpg.
 from __future__ import annotations
 
 import re
+import sys
 import uuid
 from typing import Any
 
@@ -34,28 +35,81 @@ from core.tenancy.context import TenantScopeError, current_tenant_id
 
 _TENANT_PARAM = re.compile(r"\btenant_id\s*=\s*\$1\b")
 _TENANT_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+\w+\s*\(\s*tenant_id\b[^)]*\)\s*VALUES\s*\(\s*\$1\b", re.I)
+#: a table a statement reads or writes, with its alias: ``FROM patients p``, ``JOIN users u``
+_NOT_ALIAS = "ON|WHERE|JOIN|LEFT|RIGHT|INNER|FULL|CROSS|SET|ORDER|GROUP|LIMIT|VALUES|SELECT|USING|RETURNING"
+_REFERENCE = re.compile(
+    rf"\b(FROM|JOIN|INTO|UPDATE)\s+([a-z_][a-z0-9_]*)(?:\s+(?:AS\s+)?(?!(?:{_NOT_ALIAS})\b)([a-z_][a-z0-9_]*))?",
+    re.I,
+)
+#: the names of the statement's own CTEs (``WITH p AS (``, ``, ev AS (``), not tables
+_CTE = re.compile(r"(?:\bWITH|,)\s+([a-z_][a-z0-9_]*)\s+AS\s*\(", re.I)
+_UNQUALIFIED = re.compile(r"(?<![\w.])tenant_id\s*=\s*\$1\b")
+
+#: every TenantSQL declared, for the meta-test that runs each one as the owner
+STATEMENTS: list[TenantSQL] = []
+
+
+def tables_without_tenant_condition(sql: str, global_tables: tuple[str, ...] = ()) -> list[str]:
+    """The tables ``sql`` references that lack their own tenant condition: ``<alias or
+    table>.tenant_id = $1``, an unqualified ``tenant_id = $1`` in a single-table FROM or
+    UPDATE (before the next table is named, and no JOIN follows), or for an INSERT target
+    ``tenant_id`` as the first column from ``$1``. ``global_tables`` (no ``tenant_id`` column) and the statement's
+    own CTEs need none."""
+    ctes = {name.lower() for name in _CTE.findall(sql)}
+    references = list(_REFERENCE.finditer(sql))
+    missing = []
+    for index, match in enumerate(references):
+        kind, table, alias = match.group(1).upper(), match.group(2).lower(), match.group(3)
+        if table in ctes or table in global_tables:
+            continue
+        if kind == "INTO":
+            insert = rf"INTO\s+{table}\s*\(\s*tenant_id\b[^)]*\)\s*(?:VALUES\s*\(|SELECT)\s*\$1\b"
+            if not re.search(insert, sql, re.I):
+                missing.append(table)
+            continue
+        name = alias or table
+        if re.search(rf"\b{name}\.tenant_id\s*=\s*\$1\b", sql, re.I):
+            continue
+        following = references[index + 1] if index + 1 < len(references) else None
+        alone = kind in ("FROM", "UPDATE") and (following is None or following.group(1).upper() != "JOIN")
+        end = following.start() if following else len(sql)
+        if alone and _UNQUALIFIED.search(sql, match.end(), end):
+            continue
+        missing.append(table)
+    return missing
 
 
 class TenantSQL:
     """A statement for :func:`fetchrow` / :func:`fetch` / :func:`execute`.
 
     ``sql`` must compare a ``tenant_id`` with ``$1``, or be an INSERT whose first column is
-    ``tenant_id`` with the value ``$1`` (checked here, once, when the module declaring it is
-    imported); ``$1`` is always bound to the current tenant. Each tenant table
-    the statement reads needs that condition (or a join on ``tenant_id`` to a table that has
-    it) — the RLS policy backs it up either way.
+    ``tenant_id`` with the value ``$1``; ``$1`` is always bound to the current tenant. Each
+    tenant table the statement names needs its *own* condition (a join on ``tenant_id`` to
+    a filtered table is not enough: the statement must filter without the RLS policy, which
+    backs it up); tables without ``tenant_id`` are named in ``global_tables``. Checked here,
+    once, when the module declaring it is imported; ``tests/test_hot_sql.py`` runs each
+    statement as the owner, without row-level security, to prove it.
     """
 
-    __slots__ = ("name", "sql")
+    __slots__ = ("global_tables", "module", "name", "sql")
 
-    def __init__(self, name: str, sql: str) -> None:
+    def __init__(self, name: str, sql: str, *, global_tables: tuple[str, ...] = ()) -> None:
         if not (_TENANT_PARAM.search(sql) or _TENANT_INSERT.match(sql)):
             raise ValueError(
                 f"{name}: a TenantSQL statement must compare tenant_id with $1 "
                 "(or INSERT tenant_id as its first column, from $1)"
             )
+        missing = tables_without_tenant_condition(sql, global_tables)
+        if missing:
+            raise ValueError(
+                f"{name}: each tenant table needs its own tenant_id = $1 condition; missing for "
+                f"{', '.join(missing)} (a table without tenant_id goes in global_tables)"
+            )
         self.name = name
         self.sql = sql
+        self.global_tables = global_tables
+        self.module = sys._getframe(1).f_globals.get("__name__", "")
+        STATEMENTS.append(self)
 
     def __repr__(self) -> str:
         return f"TenantSQL({self.name!r})"

@@ -36,7 +36,9 @@ def _tenant_tz(request: Request) -> str:
 
 async def _one_json(request: Request, db_session: DbSession, encounter: Encounter) -> dict[str, Any]:
     zones = await services.time_zones(db_session, {encounter.location_id}, _tenant_tz(request))
-    out = services.encounter_json(encounter, zones.get(encounter.location_id, _tenant_tz(request)))
+    out = services.encounter_json(
+        encounter, zones.get(encounter.location_id, _tenant_tz(request)), request.app.state.encounter_types
+    )
     out["status_history"] = [
         services.history_json(h) for h in await services.status_history(db_session, encounter.id)
     ]
@@ -114,7 +116,10 @@ async def list_encounters(
         )
     await db_session.commit()
     return {
-        "items": [services.encounter_json(e, zones.get(e.location_id, tz)) for e in rows],
+        "items": [
+            services.encounter_json(e, zones.get(e.location_id, tz), request.app.state.encounter_types)
+            for e in rows
+        ],
         "total": total,
         "limit": listing.limit,
         "offset": listing.offset,
@@ -123,7 +128,7 @@ async def list_encounters(
 
 @post("/api/encounters", name="core:api-create-encounter", guards=WRITE, opt=PHI)
 async def create_encounter(request: Request, db_session: DbSession, data: JSONBody[Any]) -> dict:
-    values = services.read_encounter(data, creating=True)
+    values = services.read_encounter(data, creating=True, types=request.app.state.encounter_types)
     try:
         encounter = await services.create_encounter(db_session, values)
     except IntegrityError:  # the patient, provider or location vanished meanwhile
@@ -158,7 +163,7 @@ async def show_encounter(request: Request, db_session: DbSession, encounter_id: 
 async def update_encounter(
     request: Request, db_session: DbSession, encounter_id: FromPath[uuid.UUID], data: JSONBody[Any]
 ) -> dict:
-    values = services.read_encounter(data, creating=False)
+    values = services.read_encounter(data, creating=False, types=request.app.state.encounter_types)
     encounter = await _find(db_session, encounter_id, for_update=True)
     changed = await services.update_encounter(db_session, encounter, values)
     await record(

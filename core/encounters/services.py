@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 import zoneinfo
+from collections.abc import Mapping
 from typing import Any
 
 from litestar.exceptions import ClientException, NotFoundException
@@ -41,7 +42,16 @@ def _utc(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def encounter_json(encounter: Encounter, time_zone: str) -> dict[str, Any]:
+def encounter_types(request: Any) -> Mapping[str, str]:
+    """The installation's encounter types, code -> title: core's built-in kinds and every
+    installed plugin's (``tessera_encounter_types``). For forms and input checks."""
+    return request.app.state.encounter_types
+
+
+def encounter_json(
+    encounter: Encounter, time_zone: str, types: Mapping[str, str] = ENCOUNTER_TYPES
+) -> dict[str, Any]:
+    """``types``: the installation's encounter types (code -> title), ``app.state.encounter_types``."""
     zone = zoneinfo.ZoneInfo(time_zone)
     return {
         "id": str(encounter.id),
@@ -54,7 +64,7 @@ def encounter_json(encounter: Encounter, time_zone: str) -> dict[str, Any]:
         "start_local": encounter.starts_at.astimezone(zone).isoformat(),
         "end_local": encounter.ends_at.astimezone(zone).isoformat(),
         "type": encounter.type,
-        "type_name": ENCOUNTER_TYPES.get(encounter.type),
+        "type_name": types.get(encounter.type),
         "place_of_service": encounter.place_of_service,
         "place_of_service_name": PLACE_OF_SERVICE.get(encounter.place_of_service),
         "status": encounter.status,
@@ -87,7 +97,9 @@ async def time_zones(
 # -- input ------------------------------------------------------------------------------
 
 
-def read_encounter(data: Any, *, creating: bool) -> dict[str, Any]:
+def read_encounter(
+    data: Any, *, creating: bool, types: Mapping[str, str] = ENCOUNTER_TYPES
+) -> dict[str, Any]:
     reader = Reader(data, allowed=CREATE_FIELDS if creating else UPDATE_FIELDS)
     if not creating and isinstance(data, dict):
         if "patient_id" in data:
@@ -105,8 +117,8 @@ def read_encounter(data: Any, *, creating: bool) -> dict[str, Any]:
             values[column] = reader.instant(key, required=True)
     if creating or reader.has("type"):
         kind = reader.text("type", required=True, max_length=32)
-        if kind and kind not in ENCOUNTER_TYPES:
-            reader.error("type", f"must be one of {', '.join(ENCOUNTER_TYPES)}")
+        if kind and kind not in types:
+            reader.error("type", f"must be one of {', '.join(types)}")
         values["type"] = kind
     if creating or reader.has("place_of_service"):
         code = reader.text("place_of_service", max_length=2)

@@ -38,7 +38,7 @@ from sqlalchemy import select
 from core.audit.phi import phi_route
 from core.audit.record import record
 from core.authz.guards import requires
-from core.encounters.models import ENCOUNTER_TYPES, Encounter
+from core.encounters.models import Encounter
 from core.patients import icd10, services
 from core.patients import schemas as s
 from core.patients.services import NotFoundError, PatientError
@@ -479,7 +479,7 @@ async def _encounters(request: Request, session, patient_id: uuid.UUID) -> list[
             {
                 "id": encounter.id,
                 "start": local,
-                "type": ENCOUNTER_TYPES.get(encounter.type, encounter.type),
+                "type": request.app.state.encounter_types.get(encounter.type, encounter.type),
                 "status": encounter.status,
                 "location": location,
             }

@@ -19,6 +19,7 @@ import difflib
 import importlib
 import inspect
 import logging
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,11 +34,14 @@ from core import hookspecs
 from core.plugins import failures
 from core.plugins.manifest import Manifest
 from core.plugins.markers import PROJECT, ROBUST_ATTRIBUTE
-from core.plugins.types import Permission
+from core.plugins.types import EncounterType, Permission, Role
 
 log = logging.getLogger("tessera.plugins")
 
 ENTRY_POINT_GROUP = "tessera.plugins"
+_ROLE_NAME = re.compile(r"[a-z][a-z0-9_]{1,39}")
+#: also the database's check on ``encounters.type`` (migration core_0019)
+_ENCOUNTER_TYPE = re.compile(r"[a-z][a-z0-9-]{1,31}")
 
 #: hooks called once at boot for every installed plugin (see ``core.hookspecs``)
 INSTALLATION_HOOKS = (
@@ -49,6 +53,8 @@ INSTALLATION_HOOKS = (
     "tessera_jobs",
     "tessera_event_consumers",
     "tessera_audit_actions",
+    "tessera_roles",
+    "tessera_encounter_types",
 )
 
 
@@ -470,6 +476,56 @@ class PluginRegistry:
         out: list[Permission] = []
         for name, result in self.call_each("tessera_permissions"):
             out.extend(_check_namespace(name, result))
+        return out
+
+    def roles(self) -> list[tuple[str, Role]]:
+        """The role vocabulary: ``(plugin, role)`` for core's built-in roles and every
+        installed plugin's, in load order. Refuses a duplicate name, a plugin role outside
+        ``<plugin>_*``, and a grant of an unknown permission or action."""
+        permissions = {p.object: p for p in self.permissions()}
+        out: list[tuple[str, Role]] = []
+        seen: dict[str, str] = {}
+        for name, result in self.call_each("tessera_roles"):
+            for role in flatten([result]):
+                if not _ROLE_NAME.fullmatch(role.name):
+                    raise PluginError(f"plugin {name!r} defines role {role.name!r}: use 2-40 of a-z 0-9 _")
+                if not self.is_builtin(name) and not role.name.startswith(f"{name}_"):
+                    raise PluginError(
+                        f"plugin {name!r} defines role {role.name!r}; its roles must be named '{name}_<role>'"
+                    )
+                if role.name in seen:
+                    raise PluginError(
+                        f"role {role.name!r} is defined by both {seen[role.name]!r} and {name!r}"
+                    )
+                for obj, actions in role.grants.items():
+                    permission = permissions.get(obj)
+                    unknown = [a for a in actions if permission is None or a not in permission.actions]
+                    if unknown:
+                        raise PluginError(
+                            f"plugin {name!r}: role {role.name!r} grants {obj!r} {unknown}, "
+                            "which no installed permission defines"
+                        )
+                seen[role.name] = name
+                out.append((name, role))
+        return out
+
+    def encounter_types(self) -> dict[str, EncounterType]:
+        """The encounter-type vocabulary (code -> type): core's built-in kinds and every
+        installed plugin's. Refuses a malformed or duplicate code."""
+        out: dict[str, EncounterType] = {}
+        owners: dict[str, str] = {}
+        for name, result in self.call_each("tessera_encounter_types"):
+            for kind in flatten([result]):
+                if not _ENCOUNTER_TYPE.fullmatch(kind.code):
+                    raise PluginError(
+                        f"plugin {name!r} defines encounter type {kind.code!r}: use 2-32 of a-z 0-9 -, "
+                        "starting with a letter"
+                    )
+                if kind.code in out:
+                    raise PluginError(
+                        f"encounter type {kind.code!r} is defined by both {owners[kind.code]!r} and {name!r}"
+                    )
+                out[kind.code], owners[kind.code] = kind, name
         return out
 
     def validate_config(self, name: str, config: dict[str, Any] | None) -> dict[str, Any]:

@@ -32,6 +32,27 @@ class Permission:
 
 
 @dataclass(frozen=True)
+class Role:
+    """A role a clinic's users may hold. ``grants`` is its permission template: permission
+    object -> the actions this role has on it in every tenant that enables the plugin
+    (core's roles are the built-in entries; a plugin names its own ``<plugin>_<role>``)."""
+
+    name: str
+    title: str
+    description: str = ""
+    grants: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EncounterType:
+    """A kind of visit (``encounters.type``): ``code`` is 2-32 of a-z 0-9 and ``-``, starting
+    with a letter; ``title`` is what screens show."""
+
+    code: str
+    title: str
+
+
+@dataclass(frozen=True)
 class ChartPanel:
     """A panel on the patient chart: ``template`` is rendered with ``context``."""
 

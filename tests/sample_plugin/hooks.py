@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.plugin_api import DbSession, requires, requires_login, tenant_job
 from core.plugins.markers import hookimpl
-from core.plugins.types import ChartPanel, NavItem, Permission
+from core.plugins.types import ChartPanel, EncounterType, NavItem, Permission, Role
 from core.web.render import page
 from tests.sample_plugin.models import Note, Notebook
 
@@ -121,6 +121,16 @@ def tessera_template_dirs():
 @hookimpl
 def tessera_static_dirs():
     return [HERE / "static" / "sample"]
+
+
+@hookimpl
+def tessera_roles():
+    return [Role("sample_reviewer", "Notes reviewer", "Reads notes", grants={"sample:notes": ("read",)})]
+
+
+@hookimpl
+def tessera_encounter_types():
+    return [EncounterType("sample-check", "Notebook check")]
 
 
 @hookimpl
