@@ -10,12 +10,13 @@ other plugins see the change.
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audit.lookup import find_or_404
 from core.audit.phi import phi_route
 from core.audit.record import record
 from core.auth.guards import public, requires_login
 from core.auth.principal import current_principal
 from core.authz.guards import may, requires
-from core.db.base import Base, TenantModel, TenantScoped, new_id, utcnow
+from core.db.base import Base, TenantModel, TenantScoped, Timestamps, new_id, utcnow
 from core.db.rls import grant_global_table, protect_tenant_table
 from core.encounters.models import ENCOUNTER_TYPES, Encounter
 from core.encounters.services import change_status as change_encounter_status
@@ -33,6 +34,7 @@ from core.practice.services import provider_names
 from core.tenancy.context import current_tenant_id, require_tenant_id, tenant_scope
 from core.tenancy.sites import ClinicSite, clinic_site
 from core.web.context import SiteContext, plugin_config, site_of
+from core.web.htmx import go_to, htmx_details, is_htmx, render_fragment, retarget, wants_fragment
 from core.web.inputs import (
     InputErrors,
     errors_by_field,
@@ -74,6 +76,7 @@ __all__ = [
     "SiteContext",
     "TenantModel",
     "TenantScoped",
+    "Timestamps",
     "change_encounter_status",
     "clinic_site",
     "clinic_time_zone",
@@ -85,9 +88,13 @@ __all__ = [
     "fetch_page",
     "field_error",
     "filter_listing",
+    "find_or_404",
+    "go_to",
     "grant_global_table",
     "hookimpl",
     "hookspec",
+    "htmx_details",
+    "is_htmx",
     "location_time_zone",
     "may",
     "new_id",
@@ -106,14 +113,17 @@ __all__ = [
     "public",
     "raise_errors",
     "record",
+    "render_fragment",
     "require_tenant_id",
     "requires",
     "requires_login",
+    "retarget",
     "search_patients",
     "site_of",
     "stored_plugin_config",
     "tenant_job",
     "tenant_scope",
     "utcnow",
+    "wants_fragment",
     "withdraw_job",
 ]

@@ -54,25 +54,6 @@ PICKER_SIZE = 8
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _htmx(request: Request) -> bool:
-    """An htmx request for a fragment (boosted links and history restores want pages)."""
-    headers = request.headers
-    return (
-        headers.get("hx-request") == "true"
-        and not headers.get("hx-boosted")
-        and not headers.get("hx-history-restore-request")
-    )
-
-
-def _fragment(request: Request, name: str, status_code: int = 200, **context: Any) -> Template:
-    held = request.scope["state"].get("session")
-    template = Template(
-        template_name=name, context={"csrf_token": held[1].csrf_token if held else "", **context}
-    )
-    template.status_code = status_code
-    return template
-
-
 async def _page(request: Request, name: str, status_code: int = 200, **context: Any) -> Template:
     template = await page(request, name, css=CSS, **context)
     template.status_code = status_code
