@@ -38,6 +38,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from importlib.metadata import entry_points
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -56,11 +57,15 @@ def _test_settings(extra_modules: tuple[str, ...] = ()) -> Settings:
         from core.devstack import ensure_services
 
         settings = ensure_services(settings)
+    # a module that is also pip-installed is loaded through its entry point only
+    installed = {ep.value.split(":")[0] for ep in entry_points(group="tessera.plugins")}
     dbname = os.environ.get("TESSERA_TEST_DATABASE", "tessera_test")
     url = make_url(asyncpg_url(settings.database_url)).set(database=dbname)
     return settings.with_(
         database_url=url.render_as_string(hide_password=False),
-        plugin_modules=tuple(dict.fromkeys((*settings.plugin_modules, *extra_modules))),
+        plugin_modules=tuple(
+            m for m in dict.fromkeys((*settings.plugin_modules, *extra_modules)) if m not in installed
+        ),
         queue_name=f"tessera:test:{os.getpid()}",
         secret_key="test-secret",
         db_pool_size=5,

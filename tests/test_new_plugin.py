@@ -18,6 +18,8 @@ from core.cli import main
 
 pytestmark = pytest.mark.slow
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 async def _drop_database(owner_url: str) -> None:
     url = make_url(owner_url)
@@ -29,25 +31,20 @@ async def _drop_database(owner_url: str) -> None:
         await engine.dispose()
 
 
-def test_a_new_plugin_passes_its_own_tests(settings, tmp_path, capsys):
-    assert main(["plugins", "new", "acme_notes", "--dir", str(tmp_path)]) == 0
-    package = tmp_path / "tessera-acme-notes"
-    assert f"wrote {package}" in capsys.readouterr().out
-    for part in ("pyproject.toml", "acme_notes/manifest.py", "acme_notes/models.py", "tests/conftest.py"):
-        assert (package / part).is_file(), part
-    assert list((package / "acme_notes" / "migrations").glob("0001_*.py"))
-
-    database = f"{make_url(settings.database_url).database}_newplugin"
+def run_plugin_tests(folder: Path, settings, suffix: str) -> subprocess.CompletedProcess:
+    """``python -m pytest`` in a plugin's folder, as its author runs it, on a database of
+    its own (dropped afterwards)."""
+    database = f"{make_url(settings.database_url).database}_{suffix}"
     env = {
         **os.environ,
         "TESSERA_TEST_DATABASE": database,
         "TESSERA_PLUGIN_MODULES": "",  # the kernel's sample plugin is not there
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),  # the kernel, as if installed
+        "PYTHONPATH": str(ROOT),  # the kernel, as if installed
     }
     try:
         run = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-            cwd=package,
+            cwd=folder,
             env=env,
             capture_output=True,
             text=True,
@@ -58,6 +55,23 @@ def test_a_new_plugin_passes_its_own_tests(settings, tmp_path, capsys):
         owner = make_url(settings.owner_url()).set(database=database)
         asyncio.run(_drop_database(owner.render_as_string(hide_password=False)))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    return run
+
+
+def test_the_hello_example_passes_its_own_tests(settings):
+    run = run_plugin_tests(ROOT / "examples" / "tessera-hello-plugin", settings, "hello_example")
+    assert "5 passed" in run.stdout
+
+
+def test_a_new_plugin_passes_its_own_tests(settings, tmp_path, capsys):
+    assert main(["plugins", "new", "acme_notes", "--dir", str(tmp_path)]) == 0
+    package = tmp_path / "tessera-acme-notes"
+    assert f"wrote {package}" in capsys.readouterr().out
+    for part in ("pyproject.toml", "acme_notes/manifest.py", "acme_notes/models.py", "tests/conftest.py"):
+        assert (package / part).is_file(), part
+    assert list((package / "acme_notes" / "migrations").glob("0001_*.py"))
+
+    run = run_plugin_tests(package, settings, "newplugin")
     assert "5 passed" in run.stdout
 
 
