@@ -248,6 +248,21 @@ def cmd_plugins_disable(args, settings: Settings) -> None:
     print(f"disabled {args.name} for {args.tenant} (its data is kept)")
 
 
+def cmd_plugins_settings(args, settings: Settings) -> None:
+    from core.plugins.settings import plugin_settings
+
+    registry = _registry(settings)
+    rows = [
+        (setting.variable(p.manifest.name), plugin_settings(settings, p.manifest)[setting.name], setting)
+        for p in registry.plugins.values()
+        for setting in p.manifest.settings
+    ]
+    if not rows:
+        print("no plugin declares settings")
+    for variable, value, setting in rows:
+        print(f"{variable} = {value!r} (default {setting.default!r}) {setting.description}".rstrip())
+
+
 def cmd_plugins_new(args, settings: Settings) -> None:
     from core.plugins.new_plugin import NewPluginError, write_plugin
 
@@ -343,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl = plugins.add_parser("list", help="list installed plugins")
     pl.add_argument("--tenant", metavar="SLUG", help="also show which are on for this tenant")
     pl.set_defaults(fn=cmd_plugins_list)
+    plugins.add_parser(
+        "settings", help="the installed plugins' TESSERA_<PLUGIN>_* settings and their values"
+    ).set_defaults(fn=cmd_plugins_settings)
     new = plugins.add_parser("new", help="write a new plugin package (model, page, JSON route, tests)")
     new.add_argument("name", help="the plugin's name, e.g. acme_notes")
     new.add_argument("--dir", default=".", help="the folder to write tessera-<name> into")

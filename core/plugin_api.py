@@ -27,6 +27,7 @@ from core.patients.models import Patient
 from core.patients.services import search_patients
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl, hookspec
+from core.plugins.settings import PluginSetting, plugin_settings
 from core.plugins.types import ChartPanel, NavItem, Permission
 from core.practice.clinic import clinic_time_zone, location_time_zone, stored_plugin_config
 from core.practice.models import Location, Provider, ProviderLocation
@@ -71,6 +72,7 @@ __all__ = [
     "NavItem",
     "Patient",
     "Permission",
+    "PluginSetting",
     "Provider",
     "ProviderLocation",
     "SiteContext",
@@ -108,6 +110,7 @@ __all__ = [
     "parse_uuid",
     "phi_route",
     "plugin_config",
+    "plugin_settings",
     "protect_tenant_table",
     "provider_names",
     "public",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -128,6 +128,9 @@ class Settings:
     #: that finds a send still marked in progress waits until this has passed (see the
     #: scheduling plugin's reminders), so keep it well below TESSERA_JOB_TIMEOUT.
     send_timeout: float = 30.0
+    #: every ``TESSERA_*`` variable as read, for the plugins' own settings
+    #: (``TESSERA_<PLUGIN>_<NAME>``, declared in their manifests; see core.plugins.settings)
+    plugin_env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -165,6 +168,7 @@ class Settings:
             sms_url=_env("TESSERA_SMS_URL", "") or "",
             sms_token=_env("TESSERA_SMS_TOKEN", "") or "",
             send_timeout=float(_env("TESSERA_SEND_TIMEOUT", "30")),
+            plugin_env=tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("TESSERA_"))),
         )
 
     def with_(self, **changes) -> Settings:
