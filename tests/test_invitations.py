@@ -222,3 +222,31 @@ async def test_invitations_are_isolated_between_clinics(db, make_tenant, make_us
     async with owner_engine.connect() as conn:
         status = await conn.scalar(text("SELECT status FROM invitations WHERE id = :i"), {"i": invitation_id})
     assert status == "pending"
+
+
+async def test_an_account_with_a_second_factor_accepts_only_with_its_code(
+    db, make_tenant, make_user, signed_in, mailbox, client_for
+):
+    import pyotp
+
+    from core.auth.service import enable_mfa
+
+    clinic, home = await make_tenant(), await make_tenant()
+    owner = await make_user(clinic, roles=("owner",))
+    person = await make_user(home, roles=("clinician",))
+    secret = pyotp.random_base32()
+    await enable_mfa(db, person.id, secret)
+    async with await signed_in(clinic, owner) as client:
+        await client.post("/api/users", json={"email": person.email, "name": "C", "roles": ["clinician"]})
+    path = link_in((await mailbox(clinic))[0])
+    async with client_for(clinic.slug) as anon:
+        form = await anon.get(path)
+        assert 'name="code"' in form.text
+        current = pyotp.TOTP(secret).now()
+        wrong_code = f"{(int(current) + 1) % 1_000_000:06d}"
+        without = await anon.post(path, data={"password": PASSWORD, "code": wrong_code})
+        assert without.status_code == 422
+        assert person.email not in await members_of(db, clinic)
+        done = await anon.post(path, data={"password": PASSWORD, "code": pyotp.TOTP(secret).now()})
+        assert done.status_code == 200, done.text
+    assert (await members_of(db, clinic))[person.email] == ["clinician"]
