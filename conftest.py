@@ -2,4 +2,4 @@
 (tests/), the first-party plugins' tests (plugins/<name>/tests/) and the examples all see
 the same session-wide database, registry and browser."""
 
-pytest_plugins = ["tests.fixtures", "tests.browser.fixtures"]
+pytest_plugins = ["core.testing", "tests.fixtures", "tests.browser.fixtures"]

@@ -32,7 +32,8 @@ from core.authz.emergency import emergency_offer_handler
 from core.authz.enforcer import Authorizer
 from core.authz.guards import EmergencyAccessOffered, per_site, requires_operator
 from core.db.session import Database
-from core.plugins.registry import PluginRegistry, flatten
+from core.plugins.registry import PluginError, PluginRegistry, flatten
+from core.plugins.settings import PluginSettingError, plugin_settings
 from core.settings import Settings
 from core.web.context import TenantDirectory, request_session, site_of
 from core.web.errors import EXCEPTION_HANDLERS
@@ -57,6 +58,11 @@ def build_registry(settings: Settings, extra_plugins: Iterable[Any] = ()) -> Plu
         blocked=settings.plugins_blocked,
         strict=False,
     )
+    for plugin in registry.plugins.values():
+        try:
+            plugin_settings(settings, plugin.manifest)  # a bad value stops the boot, named
+        except PluginSettingError as exc:
+            raise PluginError(str(exc)) from None
     return registry
 
 

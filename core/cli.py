@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from core.settings import ConfigurationError, Settings
 
@@ -279,6 +280,31 @@ def cmd_plugins_uninstall(args, settings: Settings) -> None:
     )
 
 
+def cmd_plugins_settings(args, settings: Settings) -> None:
+    from core.plugins.settings import plugin_settings
+
+    registry = _registry(settings)
+    rows = [
+        (setting.variable(p.manifest.name), plugin_settings(settings, p.manifest)[setting.name], setting)
+        for p in registry.plugins.values()
+        for setting in p.manifest.settings
+    ]
+    if not rows:
+        print("no plugin declares settings")
+    for variable, value, setting in rows:
+        print(f"{variable} = {value!r} (default {setting.default!r}) {setting.description}".rstrip())
+
+
+def cmd_plugins_new(args, settings: Settings) -> None:
+    from core.plugins.new_plugin import NewPluginError, write_plugin
+
+    try:
+        target = write_plugin(args.name, Path(args.dir))
+    except NewPluginError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"wrote {target}; run its tests there with: python -m pytest -q")
+
+
 # -- processes -----------------------------------------------------------------------
 
 
@@ -367,6 +393,13 @@ def build_parser() -> argparse.ArgumentParser:
     pl = plugins.add_parser("list", help="list installed plugins")
     pl.add_argument("--tenant", metavar="SLUG", help="also show which are on for this tenant")
     pl.set_defaults(fn=cmd_plugins_list)
+    plugins.add_parser(
+        "settings", help="the installed plugins' TESSERA_<PLUGIN>_* settings and their values"
+    ).set_defaults(fn=cmd_plugins_settings)
+    new = plugins.add_parser("new", help="write a new plugin package (model, page, JSON route, tests)")
+    new.add_argument("name", help="the plugin's name, e.g. acme_notes")
+    new.add_argument("--dir", default=".", help="the folder to write tessera-<name> into")
+    new.set_defaults(fn=cmd_plugins_new)
     for name, fn in (("enable", cmd_plugins_enable), ("disable", cmd_plugins_disable)):
         p = plugins.add_parser(name, help=f"{name} a plugin for a tenant")
         p.add_argument("name")
@@ -413,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.tenancy.context import TenantScopeError
 
     try:
-        settings = load_settings() if args.fn not in (cmd_dev_stop,) else Settings.from_env()
+        settings = load_settings() if args.fn not in (cmd_dev_stop, cmd_plugins_new) else Settings.from_env()
         args.fn(args, settings)
     except (CommandError, ConfigurationError, PluginError, TenantError, TenantScopeError) as exc:
         print(f"tessera: {exc}", file=sys.stderr)

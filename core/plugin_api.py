@@ -10,12 +10,13 @@ other plugins see the change.
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audit.lookup import find_or_404
 from core.audit.phi import phi_route
 from core.audit.record import record
 from core.auth.guards import public, requires_login
 from core.auth.principal import current_principal
 from core.authz.guards import may, requires
-from core.db.base import Base, TenantModel, TenantScoped, new_id, utcnow
+from core.db.base import Base, TenantModel, TenantScoped, Timestamps, new_id, utcnow
 from core.db.rls import grant_global_table, protect_tenant_table
 from core.encounters.models import ENCOUNTER_TYPES, Encounter
 from core.encounters.services import change_status as change_encounter_status
@@ -38,6 +39,7 @@ from core.plugins.events import EventConsumer, publish_event
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl, hookspec
 from core.plugins.registry import TenantHooks
+from core.plugins.settings import PluginSetting, plugin_settings
 from core.plugins.types import (
     Action,
     ChartPanel,
@@ -63,6 +65,7 @@ from core.web.accessors import (
     request_principal,
 )
 from core.web.context import SiteContext, plugin_config, site_of
+from core.web.htmx import go_to, htmx_details, is_htmx, render_fragment, retarget, wants_fragment
 from core.web.inputs import (
     InputErrors,
     errors_by_field,
@@ -105,6 +108,7 @@ __all__ = [
     "NavItem",
     "Patient",
     "Permission",
+    "PluginSetting",
     "Provider",
     "ProviderLocation",
     "Role",
@@ -113,6 +117,7 @@ __all__ = [
     "TenantModel",
     "TenantScoped",
     "TextMessage",
+    "Timestamps",
     "TransportError",
     "Transports",
     "WorkItem",
@@ -131,9 +136,13 @@ __all__ = [
     "fetch_page",
     "field_error",
     "filter_listing",
+    "find_or_404",
+    "go_to",
     "grant_global_table",
     "hookimpl",
     "hookspec",
+    "htmx_details",
+    "is_htmx",
     "job_database",
     "job_settings",
     "location_time_zone",
@@ -151,6 +160,7 @@ __all__ = [
     "phi_route",
     "plausible_email",
     "plugin_config",
+    "plugin_settings",
     "protect_tenant_table",
     "provider_names",
     "public",
@@ -158,12 +168,14 @@ __all__ = [
     "raise_errors",
     "record",
     "recorded_messages",
+    "render_fragment",
     "request_db_session",
     "request_id",
     "request_principal",
     "require_tenant_id",
     "requires",
     "requires_login",
+    "retarget",
     "search_patients",
     "send_email_later",
     "send_text_later",
@@ -173,5 +185,6 @@ __all__ = [
     "tenant_scope",
     "transports_for",
     "utcnow",
+    "wants_fragment",
     "withdraw_job",
 ]

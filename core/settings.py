@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -138,6 +138,9 @@ class Settings:
     signin_backoff: float = 30.0
     #: TESSERA_SIGNIN_BACKOFF_MAX — the longest wait between two attempts (seconds).
     signin_backoff_max: float = 900.0
+    #: every ``TESSERA_*`` variable as read, for the plugins' own settings
+    #: (``TESSERA_<PLUGIN>_<NAME>``, declared in their manifests; see core.plugins.settings)
+    plugin_env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -181,6 +184,7 @@ class Settings:
             ),
             signin_backoff=float(_env("TESSERA_SIGNIN_BACKOFF", str(defaults.signin_backoff))),
             signin_backoff_max=float(_env("TESSERA_SIGNIN_BACKOFF_MAX", str(defaults.signin_backoff_max))),
+            plugin_env=tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("TESSERA_"))),
         )
 
     def with_(self, **changes) -> Settings:

@@ -43,6 +43,7 @@ SHELL = (
     "core.tenant_settings",
     "core.auth.cli",
     "core.audit.cli",
+    "core.testing",  # the pytest plugin: creates tenants for tests as the operator would
 )
 LIFECYCLE = "core.lifecycle"
 ASSEMBLY = ("core.app", "core.builtin")

@@ -140,8 +140,18 @@ async def test_tenants_are_listed_with_plan_status_plugins_and_creation(operator
 # -- creating -----------------------------------------------------------------------------
 
 
+async def setup_link_sent_to(owner_engine, address: str) -> str:
+    """The set-password link in the e-mail queued for ``address`` (core_messages)."""
+    async with owner_engine.connect() as conn:
+        body = await conn.scalar(
+            text("SELECT body FROM core_messages WHERE recipient = :a AND purpose = 'core.owner_setup'"),
+            {"a": address},
+        )
+    return re.search(r"(http://\S+/account/setup/\S+)", body).group(1)
+
+
 async def test_create_from_preset_with_a_new_owner(
-    operator_client, operator, db, registry, unique_slug, clinic_client
+    operator_client, operator, db, registry, unique_slug, clinic_client, owner_engine
 ):
     body = _new_tenant_body(unique_slug)
     response = await operator_client.post("/api/platform/tenants", json=body)
@@ -154,7 +164,9 @@ async def test_create_from_preset_with_a_new_owner(
     )
     assert out["plugins"]["not_installed"]
     assert out["owner"]["new_user"] is True and out["owner"]["roles"] == ["owner"]
-    setup_url = out["owner"]["setup_url"]
+    # the set-password link is e-mailed to the owner, never in the answer
+    assert out["owner"]["setup_link_emailed"] is True and "/account/setup/" not in response.text
+    setup_url = await setup_link_sent_to(owner_engine, body["owner_email"])
     assert setup_url.startswith(f"http://{body['slug']}.localhost/account/setup/")
 
     # the link opens the set-password page at the new clinic's address
@@ -191,12 +203,12 @@ async def test_an_existing_user_becomes_the_owner_without_a_link(
     assert response.status_code == 201, response.text
     out = response.json()
     assert out["owner"]["user_id"] == str(user.id)
-    assert out["owner"]["new_user"] is False and out["owner"]["setup_url"] is None
+    assert out["owner"]["new_user"] is False and out["owner"]["setup_link_emailed"] is False
     assert out["plugins"] == {"enabled": [], "not_installed": [], "failed": {}}
 
 
-async def test_create_form_shows_the_link_once_and_the_missing_plugins(
-    operator_client, csrf_headers, unique_slug, registry
+async def test_create_form_emails_the_link_and_shows_the_missing_plugins(
+    operator_client, csrf_headers, unique_slug, registry, owner_engine
 ):
     body = _new_tenant_body(unique_slug)
     response = await _form(operator_client, csrf_headers, "/platform/tenants", body)
@@ -204,8 +216,10 @@ async def test_create_form_shows_the_link_once_and_the_missing_plugins(
     assert f"Tenant {body['slug']} was created" in response.text
     assert "not installed on this instance" in response.text
     assert "billing" in response.text
-    assert re.search(r'value="http://[^"]+/account/setup/[^"]+"', response.text)
-    # the link is not stored anywhere: the tenant's page does not show it again
+    assert "/account/setup/" not in response.text and "was e-mailed to" in response.text
+    assert (await setup_link_sent_to(owner_engine, body["owner_email"])).startswith(
+        f"http://{body['slug']}.localhost/account/setup/"
+    )
     again = await operator_client.get(f"/platform/tenants/{body['slug']}")
     assert "/account/setup/" not in again.text
 

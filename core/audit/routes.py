@@ -40,6 +40,7 @@ from core.audit.report import (
 )
 from core.authz.guards import requires
 from core.web.context import site_of
+from core.web.htmx import wants_fragment
 from core.web.render import page
 
 READ = requires("core:audit", "read")
@@ -150,7 +151,7 @@ async def audit_page(request: Request, db_session: DbSession, filters: Filters) 
         "export_href": "/audit.csv?"
         + urlencode({k: v for k, v in filters.query_args().items() if k not in ("page", "per_page")}),
     }
-    if request.headers.get("hx-request") and request.headers.get("hx-target") == "audit-table":
+    if wants_fragment(request, target="audit-table"):
         return Template(template_name="core/audit/_table.html", context=context)
     return await page(
         request, "core/audit/index.html", page_title="Audit log", actions=all_actions(), **context

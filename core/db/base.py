@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 
 import uuid_utils
-from sqlalchemy import DateTime, ForeignKey, MetaData, Uuid
+from sqlalchemy import DateTime, ForeignKey, MetaData, Uuid, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 NAMING_CONVENTION = {
@@ -56,6 +56,17 @@ class TenantModel(TenantScoped, Base):
     __abstract__ = True
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id, sort_order=-99)
+
+
+class Timestamps:
+    """Mixin: ``created_at`` and ``updated_at``, set by the app when a row is written (the
+    server's ``now()`` is the default for rows written by SQL) and ``updated_at`` again on
+    every ORM update."""
+
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        default=utcnow, server_default=func.now(), onupdate=utcnow
+    )
 
 
 def is_tenant_scoped(cls: type) -> bool:

@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import CheckConstraint, ForeignKey, ForeignKeyConstraint, Index, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db.base import TenantModel, utcnow
+from core.db.base import TenantModel, Timestamps, utcnow
 from core.encounters.status import INITIAL, STATUSES
 
 #: Core's kinds of visit: the built-in entries of the encounter-type vocabulary (plugins add
@@ -26,7 +26,7 @@ def _in(values) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
-class Encounter(TenantModel):
+class Encounter(Timestamps, TenantModel):
     """One visit. ``patient_id`` references ``patients`` (tenant_id, id); that key is
     declared in the migration only, so this model does not depend on the patients module."""
 
@@ -64,8 +64,6 @@ class Encounter(TenantModel):
     status_reason: Mapped[str | None] = mapped_column(Text)
     status_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
     created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
 
 
 class EncounterStatusHistory(TenantModel):

@@ -9,11 +9,11 @@ from collections import defaultdict
 from typing import Annotated, Any
 
 from litestar import Request, get, patch, post
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from core.audit.lookup import find_or_404
 from core.audit.record import record
 from core.authz.guards import requires
 from core.encounters import services
@@ -46,21 +46,9 @@ async def _one_json(request: Request, db_session: DbSession, encounter: Encounte
 
 
 async def _find(db_session: DbSession, encounter_id: uuid.UUID, *, for_update: bool = False) -> Encounter:
-    """The encounter, or a 404 that is itself audited (someone asked for an id that is not
-    this clinic's)."""
-    try:
-        return await services.get_encounter(db_session, encounter_id, for_update=for_update)
-    except NotFoundException:
-        await record(
-            db_session,
-            action="read",
-            resource_type=RESOURCE,
-            resource_id=encounter_id,
-            outcome="failure",
-            reason="no such encounter in this clinic",
-        )
-        await db_session.commit()
-        raise
+    return await find_or_404(
+        db_session, Encounter, encounter_id, resource_type=RESOURCE, noun="encounter", for_update=for_update
+    )
 
 
 @get("/api/encounters", name="core:api-encounters", guards=READ, opt=PHI)

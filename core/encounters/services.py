@@ -9,7 +9,7 @@ import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -252,18 +252,6 @@ async def change_status(
         hooks=hooks,
     )
     return old_status
-
-
-async def get_encounter(
-    session: AsyncSession, encounter_id: uuid.UUID, *, for_update: bool = False
-) -> Encounter:
-    query = select(Encounter).where(Encounter.id == encounter_id)
-    if for_update:
-        query = query.with_for_update()
-    encounter = await session.scalar(query)
-    if encounter is None:
-        raise NotFoundException(detail="There is no such encounter in this clinic.")
-    return encounter
 
 
 async def status_history(session: AsyncSession, encounter_id: uuid.UUID) -> list[EncounterStatusHistory]:

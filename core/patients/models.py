@@ -23,12 +23,11 @@ from sqlalchemy import (
     Index,
     String,
     Text,
-    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
-from core.db.base import Base, TenantModel, TenantScoped, utcnow
+from core.db.base import Base, TenantModel, TenantScoped, Timestamps
 from core.patients.search import normalize
 
 SEX_AT_BIRTH = ("F", "M", "X", "unknown")
@@ -52,13 +51,6 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 def _patient_fk(table: str) -> ForeignKeyConstraint:
     return ForeignKeyConstraint(
         ["tenant_id", "patient_id"], ["patients.tenant_id", "patients.id"], name=f"fk_{table}_patient"
-    )
-
-
-class Timestamps:
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        default=utcnow, onupdate=utcnow, server_default=func.now()
     )
 
 

@@ -46,6 +46,7 @@ from core.plugin_api import DbSession
 from core.practice.models import Location
 from core.web.context import site_of
 from core.web.extensions import header_items
+from core.web.htmx import go_to, render_fragment, wants_fragment
 from core.web.render import page
 
 log = logging.getLogger("tessera.patients")
@@ -209,16 +210,6 @@ def read_form(form: Any, struct_type: type[msgspec.Struct], names: tuple[str, ..
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _htmx(request: Request) -> bool:
-    """An htmx request for a fragment (boosted links and history restores want pages)."""
-    headers = request.headers
-    return (
-        headers.get("hx-request") == "true"
-        and not headers.get("hx-boosted")
-        and not headers.get("hx-history-restore-request")
-    )
-
-
 def _may(request: Request, obj: str, action: str) -> bool:
     principal = request.scope["state"].get("principal")
     site = site_of(request)
@@ -252,19 +243,6 @@ def _not_found(exc: NotFoundError) -> NotFoundException:
 def _status(template: Template, status_code: int) -> Template:
     template.status_code = status_code
     return template
-
-
-def _go(request: Request, url: str) -> Response:
-    """After a successful form: htmx follows HX-Redirect, a plain form post a 303."""
-    if _htmx(request):
-        return Response(content=b"", status_code=200, headers={"HX-Redirect": url})
-    return Redirect(url, status_code=303)
-
-
-def _fragment(request: Request, name: str, **context: Any) -> Template:
-    """A piece of a page (htmx swaps it in); forms in it still carry the CSRF field."""
-    held = request.scope["state"].get("session")
-    return Template(template_name=name, context={"csrf_token": held[1].csrf_token if held else "", **context})
 
 
 # -- list and search ------------------------------------------------------------------------
@@ -317,8 +295,10 @@ async def patient_list(
         "can_write": _may(request, "core:patients", "write"),
     }
     code = 422 if error else 200
-    if _htmx(request) and request.headers.get("hx-target") == "patient-results":
-        return _status(_fragment(request, "core/patients/_results.html", oob_status=True, **context), code)
+    if wants_fragment(request, target="patient-results"):
+        return _status(
+            render_fragment(request, "core/patients/_results.html", oob_status=True, **context), code
+        )
     return _status(await page(request, "core/patients/list.html", page_title="Patients", **context), code)
 
 
@@ -354,10 +334,12 @@ async def create_patient(request: Request, db_session: DbSession) -> Response:
             await db_session.rollback()
             form.fail(exc)
         else:
-            return _go(request, f"/patients/{patient.id}")
+            return go_to(request, f"/patients/{patient.id}")
     context = {"form": form, "duplicates": duplicates}
-    if _htmx(request):
-        return _status(_fragment(request, "core/patients/_patient_form.html", **context), form.status_code)
+    if wants_fragment(request):
+        return _status(
+            render_fragment(request, "core/patients/_patient_form.html", **context), form.status_code
+        )
     return _status(
         await page(request, "core/patients/new.html", page_title="New patient", **context), form.status_code
     )
@@ -374,7 +356,7 @@ async def code_options(
     sends the field itself, ``code``; ``q`` is the same for other callers)."""
     query = (q or code or "").strip()[:100]
     codes = await icd10.search(query) if query else []
-    return _fragment(request, "core/patients/_code_options.html", codes=codes, q=query)
+    return render_fragment(request, "core/patients/_code_options.html", codes=codes, q=query)
 
 
 # -- the chart ------------------------------------------------------------------------------
@@ -583,7 +565,7 @@ async def _add(request: Request, session, patient_id: uuid.UUID, kind: str) -> R
         except PatientError as exc:
             await session.rollback()
             form.fail(exc)
-    if not _htmx(request):
+    if not wants_fragment(request):
         if added is not None:
             return Redirect(f"/patients/{patient_id}#{kind}", status_code=303)
         return _status(await _chart(request, session, patient_id, {kind: form}), form.status_code)
@@ -606,7 +588,9 @@ async def _add(request: Request, session, patient_id: uuid.UUID, kind: str) -> R
         "oob_template": spec.header,
         **_header_context(records),
     }
-    return _status(_fragment(request, "core/patients/_panel_response.html", **context), form.status_code)
+    return _status(
+        render_fragment(request, "core/patients/_panel_response.html", **context), form.status_code
+    )
 
 
 @phi_route
@@ -677,10 +661,10 @@ async def inactivate(request: Request, db_session: DbSession, patient_id: FromPa
             await db_session.rollback()
             form.fail(exc)
         else:
-            return _go(request, f"/patients/{patient_id}")
-    if _htmx(request):
+            return go_to(request, f"/patients/{patient_id}")
+    if wants_fragment(request):
         return _status(
-            _fragment(
+            render_fragment(
                 request, "core/patients/_inactivate.html", patient_id=patient_id, forms={"inactivate": form}
             ),
             form.status_code,

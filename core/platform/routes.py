@@ -21,8 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.authz.guards import requires_operator
 from core.authz.invitations import SETUP_PATH, make_link_token
+from core.messaging.sending import send_email_later
 from core.platform import service
 from core.platform.service import PlatformError
+from core.tenancy.context import tenant_scope
 from core.web.render import page
 
 DbSession = NamedDependency[AsyncSession]
@@ -44,16 +46,39 @@ def tenant_url(request: Request, slug: str) -> str:
     return f"{request.url.scheme}://{slug}.{base}{suffix}"
 
 
-def _setup_url(request: Request, created: service.CreatedTenant) -> str | None:
+SETUP_TEXT = """Hello {name},
+
+A clinic was set up for you on Tessera: {clinic}, at {url}
+
+You are its first owner. Choose your password here (the link works for 72 hours, once):
+{link}
+"""
+
+
+async def _send_setup_link(
+    request: Request, db_session: AsyncSession, created: service.CreatedTenant
+) -> None:
+    """E-mail a new first owner their set-password link (in the creating transaction,
+    through the outbox); the link is never part of the answer."""
     if not created.owner_is_new:
-        return None
+        return
     token = make_link_token(
         request.app.state.settings.secret_key,
         user_id=created.owner.user_id,
         tenant_id=created.tenant.id,
         password_hash=None,
     )
-    return tenant_url(request, created.tenant.slug) + SETUP_PATH + token
+    url = tenant_url(request, created.tenant.slug)
+    with tenant_scope(created.tenant.id):
+        await send_email_later(
+            db_session,
+            to=created.owner.email,
+            subject=f"Your clinic {created.tenant.name} on Tessera",
+            text=SETUP_TEXT.format(
+                name=created.owner.name, clinic=created.tenant.name, url=url, link=url + SETUP_PATH + token
+            ),
+            purpose="core.owner_setup",
+        )
 
 
 def _created_json(request: Request, created: service.CreatedTenant) -> dict[str, Any]:
@@ -68,8 +93,8 @@ def _created_json(request: Request, created: service.CreatedTenant) -> dict[str,
         "owner": {
             **created.owner.as_json(),
             "new_user": created.owner_is_new,
-            # shown once: nothing stores it
-            "setup_url": _setup_url(request, created),
+            # the set-password link went to the owner's mailbox, never into this answer
+            "setup_link_emailed": created.owner_is_new,
         },
     }
 
@@ -152,6 +177,7 @@ async def create_from_form(request: Request, db_session: DbSession) -> Template:
     except PlatformError as exc:
         await db_session.rollback()
         return await _tenants_page(request, error=exc.message, form=values, status_code=exc.status)
+    await _send_setup_link(request, db_session, created)
     await db_session.commit()
     return await _tenant_page(
         request, db_session, created.tenant.slug, created=_created_json(request, created), status_code=201
@@ -258,7 +284,7 @@ async def create_tenant_api(request: Request, db_session: DbSession, data: JSONB
 
     Body: ``slug``, ``name``, ``preset``, ``owner_email``, ``owner_name``, optional
     ``time_zone`` (IANA, default UTC). The answer lists the preset's plugins that were
-    enabled, not installed or failed, and for a new owner a one-time ``setup_url``.
+    enabled, not installed or failed; a new owner's set-password link is e-mailed to them.
     """
     body = _object(data)
     try:
@@ -274,6 +300,7 @@ async def create_tenant_api(request: Request, db_session: DbSession, data: JSONB
         )
     except PlatformError as exc:
         raise _http_error(exc) from None
+    await _send_setup_link(request, db_session, created)
     await db_session.commit()
     return _created_json(request, created)
 

@@ -9,6 +9,8 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
+from core.plugins.settings import PluginSetting
+
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
 
@@ -28,6 +30,8 @@ class Manifest:
     config_schema: dict[str, Any] = field(
         default_factory=lambda: {"type": "object", "additionalProperties": False}
     )
+    #: Install-level settings read from ``TESSERA_<NAME>_<SETTING>`` (core.plugins.settings).
+    settings: tuple[PluginSetting, ...] = ()
 
     def check_shape(self) -> None:
         if not NAME_RE.match(self.name):
@@ -40,6 +44,9 @@ class Manifest:
             SpecifierSet(self.core)
         except InvalidSpecifier as exc:
             raise ValueError(f"plugin {self.name!r}: core range {self.core!r} is invalid") from exc
+        for setting in self.settings:
+            if not NAME_RE.match(setting.name):
+                raise ValueError(f"plugin {self.name!r}: setting name {setting.name!r} is invalid")
 
     def supports_core(self, core_version: str) -> bool:
         return SpecifierSet(self.core).contains(Version(core_version), prereleases=True)

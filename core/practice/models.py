@@ -3,16 +3,15 @@ see them, with their identifiers and the locations where they work)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
-from sqlalchemy import ForeignKeyConstraint, Index, String, Text, UniqueConstraint, func
+from sqlalchemy import ForeignKeyConstraint, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db.base import Base, TenantModel, TenantScoped
+from core.db.base import Base, TenantModel, TenantScoped, Timestamps
 
 
-class Location(TenantModel):
+class Location(Timestamps, TenantModel):
     __tablename__ = "locations"
 
     name: Mapped[str] = mapped_column(Text)
@@ -27,11 +26,9 @@ class Location(TenantModel):
     #: CMS place-of-service code new encounters here get (see core.practice.codes)
     place_of_service: Mapped[str] = mapped_column(String(2), default="11", server_default="11")
     active: Mapped[bool] = mapped_column(default=True, server_default="true")
-    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
-    updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 
-class Provider(TenantModel):
+class Provider(Timestamps, TenantModel):
     """A member of the clinic who sees patients: a user of the tenant with credentials."""
 
     __tablename__ = "providers"
@@ -51,8 +48,6 @@ class Provider(TenantModel):
     npi: Mapped[str | None] = mapped_column(String(10))
     taxonomy_code: Mapped[str | None] = mapped_column(String(10))
     active: Mapped[bool] = mapped_column(default=True, server_default="true")
-    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
-    updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 
 class ProviderLocation(TenantScoped, Base):

@@ -1,4 +1,4 @@
-"""core: outgoing messages (``core_messages``)
+"""core: outgoing messages (``core_messages``) and pending invitations (``invitations``)
 
 Revision ID: core_0013
 Revises: core_0012
@@ -7,10 +7,15 @@ Revises: core_0012
 record of its attempts (``sending`` is committed before the transport is called, so a
 retry after a crash knows to reconcile). Tenant table: RLS forced, app role inside its
 tenant only.
+
+``invitations`` holds a clinic's invitation of an e-mail address until the invitee accepts
+it (then a membership is made); inviting no longer touches an existing account. Tenant
+table: RLS forced; one pending invitation per address and clinic.
 """
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from core.db.rls import protect_tenant_table
 
@@ -56,6 +61,34 @@ def upgrade() -> None:
     )
     protect_tenant_table("core_messages", privileges="SELECT, INSERT, UPDATE")
 
+    op.create_table(
+        "invitations",
+        _tenant_fk("invitations"),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("email", sa.String(254), nullable=False),
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("roles", ARRAY(sa.String(40)), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+        sa.Column("invited_by", sa.Uuid(), sa.ForeignKey("users.id", name="fk_invitations_invited_by_users")),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("accepted_at", sa.DateTime(timezone=True)),
+        sa.Column("user_id", sa.Uuid(), sa.ForeignKey("users.id", name="fk_invitations_user_id_users")),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_invitations"),
+        sa.CheckConstraint(
+            "status IN ('pending', 'accepted', 'revoked')", name="ck_invitations_status_known"
+        ),
+    )
+    op.create_index(
+        "uq_invitations_pending_email",
+        "invitations",
+        ["tenant_id", sa.text("lower(email)")],
+        unique=True,
+        postgresql_where=sa.text("status = 'pending'"),
+    )
+    protect_tenant_table("invitations", privileges="SELECT, INSERT, UPDATE")
+
 
 def downgrade() -> None:
+    op.drop_table("invitations")
     op.drop_table("core_messages")

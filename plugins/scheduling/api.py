@@ -28,6 +28,7 @@ from core.plugin_api import (
     Patient,
     fetch_page,
     filter_listing,
+    find_or_404,
     phi_route,
     plugin_config,
     provider_names,
@@ -94,21 +95,14 @@ async def _render(request: Request, db_session: DbSession, appointments: list[Ap
 
 
 async def _find(db_session: DbSession, appointment_id: uuid.UUID, *, for_update: bool = False) -> Appointment:
-    """The appointment, or a 404 that is itself audited (someone asked for an id that is
-    not this clinic's)."""
-    try:
-        return await booking.get_appointment(db_session, appointment_id, for_update=for_update)
-    except NotFoundException:
-        await record(
-            db_session,
-            action="read",
-            resource_type=RESOURCE,
-            resource_id=appointment_id,
-            outcome="failure",
-            reason="no such appointment in this clinic",
-        )
-        await db_session.commit()
-        raise
+    return await find_or_404(
+        db_session,
+        Appointment,
+        appointment_id,
+        resource_type=RESOURCE,
+        noun="appointment",
+        for_update=for_update,
+    )
 
 
 async def _answer(request: Request, db_session: DbSession, appointment: Appointment, **more: Any) -> dict:

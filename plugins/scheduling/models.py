@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.plugin_api import TenantModel, utcnow
+from core.plugin_api import TenantModel, Timestamps, utcnow
 
 #: Appointment statuses. ``booked`` and ``confirmed`` hold the slot until the visit;
 #: ``arrived`` is set at check-in (the encounter exists from then on); ``completed``
@@ -51,14 +51,7 @@ def _fk(column: str, target: str, name: str, **kw) -> ForeignKeyConstraint:
     )
 
 
-class Stamped:
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        default=utcnow, server_default=func.now(), onupdate=utcnow
-    )
-
-
-class Resource(Stamped, TenantModel):
+class Resource(Timestamps, TenantModel):
     """A room or piece of equipment at a location that some visits need: the gym, a
     treatment table. ``kind`` groups interchangeable ones ("table": Table 1, Table 2)."""
 
@@ -76,7 +69,7 @@ class Resource(Stamped, TenantModel):
     active: Mapped[bool] = mapped_column(default=True, server_default="true")
 
 
-class AppointmentType(Stamped, TenantModel):
+class AppointmentType(Timestamps, TenantModel):
     """What is booked: "Initial evaluation, 60 min". ``encounter_type`` is the core
     encounter type check-in creates; ``resource_kind`` names the kind of resource at the
     location the visit needs (any free one of that kind is assigned)."""
@@ -100,7 +93,7 @@ class AppointmentType(Stamped, TenantModel):
     active: Mapped[bool] = mapped_column(default=True, server_default="true")
 
 
-class AvailabilityTemplate(Stamped, TenantModel):
+class AvailabilityTemplate(Timestamps, TenantModel):
     """One weekly block a provider works at a location: weekday 0 = Monday, wall-clock
     ``start_time``-``end_time`` in the location's zone, between ``valid_from`` and
     ``valid_until`` (inclusive; open-ended when None)."""
@@ -124,7 +117,7 @@ class AvailabilityTemplate(Stamped, TenantModel):
     valid_until: Mapped[dt.date | None] = mapped_column(Date)
 
 
-class AvailabilityException(Stamped, TenantModel):
+class AvailabilityException(Timestamps, TenantModel):
     """Time off (``location_id`` None = everywhere) or extra hours at a location, as an
     interval of instants."""
 
@@ -146,7 +139,7 @@ class AvailabilityException(Stamped, TenantModel):
     reason: Mapped[str | None] = mapped_column(Text)
 
 
-class Series(Stamped, TenantModel):
+class Series(Timestamps, TenantModel):
     """A recurring appointment: RFC 5545 ``rrule`` (without DTSTART) expanded from
     ``first_start_local`` (wall clock) in ``time_zone``, so every occurrence keeps its
     local time across DST changes. Occurrences are rows in ``scheduling_appointments``."""
@@ -171,7 +164,7 @@ class Series(Stamped, TenantModel):
     created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
 
 
-class Appointment(Stamped, TenantModel):
+class Appointment(Timestamps, TenantModel):
     """A booked visit. A series occurrence keeps ``series_id`` and ``occurrence_start``
     (its RECURRENCE-ID: the start the rule gave it, even after it was moved)."""
 
@@ -234,7 +227,7 @@ class Appointment(Stamped, TenantModel):
     created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
 
 
-class WaitlistEntry(Stamped, TenantModel):
+class WaitlistEntry(Timestamps, TenantModel):
     """A patient who wants an earlier or any slot, with what would suit them."""
 
     __tablename__ = "scheduling_waitlist"
@@ -284,7 +277,7 @@ class WaitlistEntry(Stamped, TenantModel):
     offered_at: Mapped[dt.datetime | None] = mapped_column()
 
 
-class Reminder(Stamped, TenantModel):
+class Reminder(Timestamps, TenantModel):
     """One reminder of one appointment by one rule (e.g. "email 48 h before") for one
     appointment time (``appointment_version``). The unique key is what makes a reminder
     go out exactly once, whatever the worker or the queue does."""
@@ -320,7 +313,7 @@ class Reminder(Stamped, TenantModel):
     claimed_at: Mapped[dt.datetime | None] = mapped_column()
 
 
-class IcsFeed(Stamped, TenantModel):
+class IcsFeed(Timestamps, TenantModel):
     """A provider's calendar feed behind a secret URL. Only the token's SHA-256 is
     stored; revoking sets ``revoked_at``. ``show_names`` puts full names in events
     instead of initials."""

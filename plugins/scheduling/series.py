@@ -353,17 +353,6 @@ async def book_series(
 # -- reading a series -------------------------------------------------------------------
 
 
-async def get_series(session: AsyncSession, series_id: uuid.UUID, *, for_update: bool = False) -> Series:
-    """The series, or 404 (another clinic's id is as unknown as a made-up one)."""
-    query = select(Series).where(Series.id == series_id)
-    if for_update:
-        query = query.with_for_update()
-    series = await session.scalar(query)
-    if series is None:
-        raise NotFoundException(detail="There is no such series in this clinic.")
-    return series
-
-
 async def occurrences_of(session: AsyncSession, series_id: uuid.UUID) -> list[Appointment]:
     return list(
         await session.scalars(
@@ -581,7 +570,6 @@ __all__ = [
     "change_from",
     "continuation",
     "find_occurrence",
-    "get_series",
     "occurrences_of",
     "preview",
     "read_decisions",

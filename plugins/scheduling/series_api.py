@@ -16,14 +16,14 @@ import zoneinfo
 from typing import Any
 
 from litestar import Request, get, post
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.plugin_api import DbSession, current_principal, phi_route, record, requires, site_of
+from core.plugin_api import DbSession, current_principal, find_or_404, phi_route, record, requires, site_of
 from plugins.scheduling import booking
 from plugins.scheduling import series as service
 from plugins.scheduling.inputs import Reader, field_error
+from plugins.scheduling.models import Series
 from plugins.scheduling.recurrence import RuleError, parse_rrule, parse_weekdays, to_instant, weekly_rule
 
 READ = [requires("scheduling:appointments", "read")]
@@ -234,20 +234,14 @@ async def create_series(request: Request, db_session: DbSession, data: JSONBody[
 
 
 async def _find_series(db_session: AsyncSession, series_id: uuid.UUID, *, for_update: bool = False):
-    """The series, or a 404 that is itself audited (an id that is not this clinic's)."""
-    try:
-        return await service.get_series(db_session, series_id, for_update=for_update)
-    except NotFoundException:
-        await record(
-            db_session,
-            action="read",
-            resource_type=service.RESOURCE_TYPE,
-            resource_id=series_id,
-            outcome="failure",
-            reason="no such series in this clinic",
-        )
-        await db_session.commit()
-        raise
+    return await find_or_404(
+        db_session,
+        Series,
+        series_id,
+        resource_type=service.RESOURCE_TYPE,
+        noun="series",
+        for_update=for_update,
+    )
 
 
 @phi_route

@@ -1,5 +1,6 @@
-"""An owner's walk in a real browser: sign in, invite a user on /users and see them
-listed, enable a plugin on the settings page and see its navigation entry appear."""
+"""An owner's walk in a real browser: sign in, invite a user on /users and see the
+invitation waiting, enable a plugin on the settings page and see its navigation entry
+appear."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ async def test_owner_invites_a_user_and_enables_a_plugin(
     await main_nav.get_by_role("link", name="Settings").wait_for()
     assert await main_nav.get_by_role("link", name="Notes").count() == 0
 
-    # Invite a user on /users: the list shows them, with a one-time set-password link.
+    # Invite a user on /users: the invitation waits for them; its link went by e-mail.
     await main_nav.get_by_role("link", name="Users").click()
     await page.wait_for_url(re.compile(r"/users$"))
     await page.get_by_label("E-mail").fill("new.hire@example.test")
@@ -43,7 +44,8 @@ async def test_owner_invites_a_user_and_enables_a_plugin(
     row = page.get_by_role("row").filter(has_text="new.hire@example.test")
     await row.wait_for()
     assert "Nell Newhire" in await row.inner_text()
-    assert await page.get_by_label("Set-password link").count() == 1
+    assert "waiting to be accepted" in await page.locator("table.invitations").inner_text()
+    assert "/invitations/" not in await page.content()
 
     # Settings -> Plugins: enable the sample plugin with a configuration.
     await main_nav.get_by_role("link", name="Settings").click()

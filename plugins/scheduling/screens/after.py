@@ -7,8 +7,8 @@ from urllib.parse import parse_qsl, urlsplit
 from litestar import Request, Response
 from litestar.response import Redirect, Template
 
+from core.plugin_api import retarget, wants_fragment
 from plugins.scheduling.screens.calendar import CalendarState, _render_calendar
-from plugins.scheduling.screens.common import _htmx
 from plugins.scheduling.screens.today import _render_today
 from plugins.scheduling.screens.waitlist import _render_waitlist
 
@@ -18,7 +18,7 @@ async def _screen_after(
 ) -> Response:
     """The screen ``back`` names (calendar, today or waitlist), re-rendered with a notice
     for htmx, or a 303 to it for a plain form post."""
-    if not _htmx(request):
+    if not wants_fragment(request):
         return Redirect(back, status_code=303)
     parts = urlsplit(back)
     params = dict(parse_qsl(parts.query))
@@ -41,6 +41,4 @@ def _dialog_target(back: str) -> str:
 
 def _refused(request: Request, back: str, template: Template) -> Template:
     """A refused form goes back into the screen's dialog area, not over the screen."""
-    if _htmx(request):
-        template.headers = {"HX-Retarget": _dialog_target(back), "HX-Reswap": "innerHTML"}
-    return template
+    return retarget(request, template, _dialog_target(back))

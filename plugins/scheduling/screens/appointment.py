@@ -18,7 +18,9 @@ from core.plugin_api import (
     may,
     phi_route,
     record,
+    render_fragment,
     site_of,
+    wants_fragment,
 )
 from plugins.scheduling import availability, booking
 from plugins.scheduling.hookspecs import AppointmentSummary
@@ -34,8 +36,6 @@ from plugins.scheduling.screens.common import (
     AppointmentView,
     _active_providers,
     _clinic_zone,
-    _fragment,
-    _htmx,
     _location_providers,
     _names,
     _page,
@@ -109,8 +109,8 @@ async def appointment_detail(
     )
     context = await _detail_context(request, db_session, view, _safe_back(request.query_params.get("back")))
     await db_session.commit()
-    if _htmx(request):
-        return _fragment(request, "scheduling/_appointment.html", **context)
+    if wants_fragment(request):
+        return render_fragment(request, "scheduling/_appointment.html", **context)
     return await _page(request, "scheduling/appointment.html", page_title="Appointment", **context)
 
 
@@ -166,9 +166,11 @@ async def _act(request: Request, session, appointment_id: uuid.UUID, action: str
             request, session, view, back, error=_problem(exc), failed=action, values=values
         )
         await session.commit()
-        if _htmx(request):
+        if wants_fragment(request):
             return _refused(
-                request, back, _fragment(request, "scheduling/_appointment.html", exc.status_code, **context)
+                request,
+                back,
+                render_fragment(request, "scheduling/_appointment.html", exc.status_code, **context),
             )
         return await _page(
             request, "scheduling/appointment.html", exc.status_code, page_title="Appointment", **context

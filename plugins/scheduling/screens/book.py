@@ -14,8 +14,10 @@ from core.plugin_api import (
     DbSession,
     Location,
     phi_route,
+    render_fragment,
     search_patients,
     site_of,
+    wants_fragment,
 )
 from plugins.scheduling import booking
 from plugins.scheduling.screens.after import _refused, _screen_after
@@ -24,8 +26,6 @@ from plugins.scheduling.screens.common import (
     WRITE,
     _active_providers,
     _clinic_zone,
-    _fragment,
-    _htmx,
     _location_providers,
     _names,
     _page,
@@ -82,8 +82,8 @@ async def book_form(request: Request, db_session: DbSession) -> Template:
         form.error = "This slot link is incomplete; pick an empty slot on the calendar again."
         form.status_code = 422
     context = await _book_context(request, db_session, form)
-    if _htmx(request):
-        return _fragment(request, "scheduling/_book_form.html", form.status_code, **context)
+    if wants_fragment(request):
+        return render_fragment(request, "scheduling/_book_form.html", form.status_code, **context)
     return await _page(
         request, "scheduling/book.html", form.status_code, page_title="Book an appointment", **context
     )
@@ -104,7 +104,7 @@ async def patient_choices(request: Request, db_session: DbSession) -> Template:
             error = _problem(exc).removeprefix("q: ")
         await db_session.commit()
     name = request.query_params.get("field") or "patient_id"
-    return _fragment(
+    return render_fragment(
         request, "scheduling/_patient_choices.html", choices=items, q=q, error=error, field=name[:40]
     )
 
@@ -183,9 +183,9 @@ async def book(request: Request, db_session: DbSession) -> Response:
             return await _screen_after(request, db_session, back, notice=notice, warnings=booked.warnings)
     await db_session.commit()  # the search's audit event, if one was made
     context = await _book_context(request, db_session, form)
-    if _htmx(request):
+    if wants_fragment(request):
         return _refused(
-            request, back, _fragment(request, "scheduling/_book_form.html", form.status_code, **context)
+            request, back, render_fragment(request, "scheduling/_book_form.html", form.status_code, **context)
         )
     return await _page(
         request, "scheduling/book.html", form.status_code, page_title="Book an appointment", **context

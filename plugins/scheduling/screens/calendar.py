@@ -17,7 +17,9 @@ from core.plugin_api import (
     may,
     phi_route,
     plugin_config,
+    render_fragment,
     utcnow,
+    wants_fragment,
 )
 from plugins.scheduling import availability, calendar_grid, calendar_html, waitlist
 from plugins.scheduling.models import (
@@ -29,8 +31,6 @@ from plugins.scheduling.screens.common import (
     _active_locations,
     _audit_list,
     _clinic_zone,
-    _fragment,
-    _htmx,
     _location_staff,
     _page,
     _parse_date,
@@ -253,7 +253,7 @@ async def _render_calendar(
     await session.commit()
     context.update(extra)
     if fragment:
-        return _fragment(request, "scheduling/_calendar.html", status_code, **context)
+        return render_fragment(request, "scheduling/_calendar.html", status_code, **context)
     return await _page(request, "scheduling/calendar.html", status_code, page_title="Calendar", **context)
 
 
@@ -263,4 +263,4 @@ async def calendar(request: Request, db_session: DbSession) -> Template:
     """A provider's or a location's day or week; audited as one read of the appointments
     shown (their ids)."""
     state = CalendarState.from_query(request.query_params)
-    return await _render_calendar(request, db_session, state, fragment=_htmx(request))
+    return await _render_calendar(request, db_session, state, fragment=wants_fragment(request))

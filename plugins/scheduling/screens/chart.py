@@ -15,8 +15,10 @@ from core.plugin_api import (
     Patient,
     may,
     phi_route,
+    render_fragment,
     site_of,
     utcnow,
+    wants_fragment,
 )
 from plugins.scheduling.models import (
     HOLDING,
@@ -28,8 +30,6 @@ from plugins.scheduling.screens.common import (
     STATUS_LABELS,
     _audit_list,
     _clinic_zone,
-    _fragment,
-    _htmx,
     _page,
     _views,
     _zone_lookup,
@@ -79,6 +79,6 @@ async def patient_appointments(
         "status_labels": STATUS_LABELS,
         "can_write": may(request, "scheduling:appointments", "write"),
     }
-    if _htmx(request):
-        return _fragment(request, "scheduling/_patient_appointments.html", **context)
+    if wants_fragment(request):
+        return render_fragment(request, "scheduling/_patient_appointments.html", **context)
     return await _page(request, "scheduling/patient_appointments.html", page_title="Appointments", **context)

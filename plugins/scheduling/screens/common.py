@@ -21,7 +21,6 @@ from core.plugin_api import (
     Patient,
     Provider,
     ProviderLocation,
-    csrf_token,
     page,
     provider_names,
     record,
@@ -53,22 +52,6 @@ PICKER_SIZE = 8
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def _htmx(request: Request) -> bool:
-    """An htmx request for a fragment (boosted links and history restores want pages)."""
-    headers = request.headers
-    return (
-        headers.get("hx-request") == "true"
-        and not headers.get("hx-boosted")
-        and not headers.get("hx-history-restore-request")
-    )
-
-
-def _fragment(request: Request, name: str, status_code: int = 200, **context: Any) -> Template:
-    template = Template(template_name=name, context={"csrf_token": csrf_token(request), **context})
-    template.status_code = status_code
-    return template
 
 
 async def _page(request: Request, name: str, status_code: int = 200, **context: Any) -> Template:

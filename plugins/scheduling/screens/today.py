@@ -15,7 +15,9 @@ from core.plugin_api import (
     may,
     phi_route,
     provider_names,
+    render_fragment,
     utcnow,
+    wants_fragment,
 )
 from plugins.scheduling import availability, waitlist
 from plugins.scheduling.models import (
@@ -28,8 +30,6 @@ from plugins.scheduling.screens.common import (
     _active_locations,
     _audit_list,
     _clinic_zone,
-    _fragment,
-    _htmx,
     _page,
     _parse_date,
     _parse_uuid,
@@ -100,7 +100,7 @@ async def _render_today(request: Request, session, params, *, fragment: bool, **
         **extra,
     }
     if fragment:
-        return _fragment(request, "scheduling/_today.html", **context)
+        return render_fragment(request, "scheduling/_today.html", **context)
     return await _page(request, "scheduling/today.html", page_title="Today", **context)
 
 
@@ -109,4 +109,4 @@ async def _render_today(request: Request, session, params, *, fragment: bool, **
 async def today(request: Request, db_session: DbSession) -> Template:
     """The front desk's list for one location and day (refreshes itself every 30 s; each
     refresh is audited like the first view)."""
-    return await _render_today(request, db_session, request.query_params, fragment=_htmx(request))
+    return await _render_today(request, db_session, request.query_params, fragment=wants_fragment(request))

@@ -16,6 +16,8 @@ from core.plugin_api import (
     may,
     phi_route,
     provider_names,
+    render_fragment,
+    wants_fragment,
 )
 from plugins.scheduling import waitlist
 from plugins.scheduling.models import (
@@ -27,8 +29,6 @@ from plugins.scheduling.screens.common import (
     _active_locations,
     _active_providers,
     _clinic_zone,
-    _fragment,
-    _htmx,
     _names,
     _page,
     _parse_instant,
@@ -94,7 +94,7 @@ async def _render_waitlist(
     }
     await session.commit()
     if fragment:
-        return _fragment(request, "scheduling/_waitlist.html", status_code, **context)
+        return render_fragment(request, "scheduling/_waitlist.html", status_code, **context)
     return await _page(request, "scheduling/waitlist.html", status_code, page_title="Waitlist", **context)
 
 
@@ -102,7 +102,7 @@ async def _render_waitlist(
 @get("/scheduling/waitlist", name="scheduling:waitlist", guards=READ, include_in_schema=False)
 async def waitlist_screen(request: Request, db_session: DbSession) -> Template:
     """Who is waiting, what suits them, and the slots they were offered (audited)."""
-    return await _render_waitlist(request, db_session, fragment=_htmx(request))
+    return await _render_waitlist(request, db_session, fragment=wants_fragment(request))
 
 
 @phi_route
@@ -128,6 +128,6 @@ async def waitlist_offers(request: Request, db_session: DbSession) -> Template:
         "can_write": may(request, "scheduling:appointments", "write"),
     }
     await db_session.commit()
-    if _htmx(request):
-        return _fragment(request, "scheduling/_offers.html", **context)
+    if wants_fragment(request):
+        return render_fragment(request, "scheduling/_offers.html", **context)
     return await _page(request, "scheduling/offers.html", page_title="Waitlist offers", **context)

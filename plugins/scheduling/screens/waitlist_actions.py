@@ -13,13 +13,13 @@ from core.plugin_api import (
     DbSession,
     phi_route,
     site_of,
+    wants_fragment,
 )
 from plugins.scheduling import waitlist
 from plugins.scheduling.screens.after import _screen_after
 from plugins.scheduling.screens.common import (
     WRITE,
     _clinic_zone,
-    _htmx,
     _names,
     _problem,
     _safe_back,
@@ -58,7 +58,7 @@ async def waitlist_add(request: Request, db_session: DbSession) -> Response:
         return await _render_waitlist(
             request,
             db_session,
-            fragment=_htmx(request),
+            fragment=wants_fragment(request),
             status_code=422,
             form_errors=exc.errors,
             values=values,
@@ -110,7 +110,7 @@ async def waitlist_book(request: Request, db_session: DbSession, entry_id: FromP
         if exc.status_code >= 500 or exc.status_code in (403, 404):
             raise
         await db_session.rollback()
-        if not _htmx(request):
+        if not wants_fragment(request):
             return await _render_waitlist(
                 request, db_session, fragment=False, status_code=exc.status_code, error=_problem(exc)
             )
