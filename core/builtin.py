@@ -71,6 +71,13 @@ def tessera_navigation(request):
 
 
 @hookimpl
+def tessera_jobs():
+    from core.messaging.sending import send_message
+
+    return [send_message]
+
+
+@hookimpl
 def tessera_permissions():
     return [
         Permission("core:users", ("read", "write"), "See and manage the clinic's users and roles"),

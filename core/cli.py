@@ -349,9 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from core.audit import cli as audit_cli
     from core.auth import cli as auth_cli
+    from core.messaging import cli as messages_cli
 
     auth_cli.register(sub)
     audit_cli.register(sub)
+    messages_cli.register(sub)
 
     dev = sub.add_parser("dev", help="development stack").add_subparsers(dest="cmd", required=True)
     run = dev.add_parser("run", help="start services, migrate, seed, serve web + worker (make run)")

@@ -22,6 +22,16 @@ from core.encounters.services import change_status as change_encounter_status
 from core.encounters.services import create_encounter
 from core.jobs.outbox import enqueue_job, withdraw_job
 from core.jobs.tenant_job import tenant_job
+from core.messaging.recorded import messages_folder, recorded_messages
+from core.messaging.sending import Delivered, deliver, send_email_later, send_text_later
+from core.messaging.transports import (
+    Email,
+    TextMessage,
+    TransportError,
+    Transports,
+    plausible_email,
+    transports_for,
+)
 from core.patients.models import Patient
 from core.patients.services import search_patients
 from core.plugins.manifest import Manifest
@@ -60,6 +70,8 @@ __all__ = [
     "ChartPanel",
     "ClinicSite",
     "DbSession",
+    "Delivered",
+    "Email",
     "Encounter",
     "InputErrors",
     "InputReader",
@@ -74,12 +86,16 @@ __all__ = [
     "SiteContext",
     "TenantModel",
     "TenantScoped",
+    "TextMessage",
+    "TransportError",
+    "Transports",
     "change_encounter_status",
     "clinic_site",
     "clinic_time_zone",
     "create_encounter",
     "current_principal",
     "current_tenant_id",
+    "deliver",
     "enqueue_job",
     "errors_by_field",
     "fetch_page",
@@ -90,6 +106,7 @@ __all__ = [
     "hookspec",
     "location_time_zone",
     "may",
+    "messages_folder",
     "new_id",
     "page",
     "parse_bound",
@@ -100,20 +117,25 @@ __all__ = [
     "parse_time",
     "parse_uuid",
     "phi_route",
+    "plausible_email",
     "plugin_config",
     "protect_tenant_table",
     "provider_names",
     "public",
     "raise_errors",
     "record",
+    "recorded_messages",
     "require_tenant_id",
     "requires",
     "requires_login",
     "search_patients",
+    "send_email_later",
+    "send_text_later",
     "site_of",
     "stored_plugin_config",
     "tenant_job",
     "tenant_scope",
+    "transports_for",
     "utcnow",
     "withdraw_job",
 ]

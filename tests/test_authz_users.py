@@ -3,16 +3,12 @@ policy changes made through one app instance enforced by another."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from core.app import create_app
 from core.audit.models import AuditEvent
-from core.auth.models import User
-from core.auth.passwords import verify_password
 from core.auth.sessions import COOKIE_NAME
 from core.tenancy import tenant_scope
 
@@ -53,20 +49,20 @@ async def test_owner_lists_invites_and_changes_users_through_the_api(db, make_te
             "/api/users",
             json={"email": "New.Person@example.test", "name": "New Person", "roles": ["clinician"]},
         )
-        assert new.status_code == 201, new.text
-        assert new.json()["roles"] == ["clinician"] and new.json()["has_password"] is False
-        assert new.json()["setup_url"].startswith(f"http://{tenant.slug}.localhost/account/setup/")
+        assert new.status_code == 202, new.text
+        assert new.json()["roles"] == ["clinician"] and new.json()["status"] == "pending"
+        assert "setup_url" not in new.json() and "user_id" not in new.json()  # the link goes by e-mail
 
         again = await client.post(
             "/api/users",
             json={"email": existing.email.upper(), "name": "Biller Elsewhere", "roles": ["biller"]},
         )
-        assert again.status_code == 201 and again.json()["setup_url"] is None  # no new account, no link
-        assert again.json()["user_id"] == str(existing.id)
+        assert again.status_code == 202 and again.json()["status"] == "pending"
+        # nobody became a member by being invited
+        assert [u["email"] for u in (await client.get("/api/users")).json()] == [owner.email]
+        member = await make_user(tenant, roles=("clinician",))
 
-        dup = await client.post(
-            "/api/users", json={"email": existing.email, "name": "X", "roles": ["biller"]}
-        )
+        dup = await client.post("/api/users", json={"email": member.email, "name": "X", "roles": ["biller"]})
         assert dup.status_code == 409 and "already a user of this clinic" in dup.json()["detail"]
         bad_role = await client.post(
             "/api/users", json={"email": "a@example.test", "name": "A", "roles": ["wizard"]}
@@ -79,7 +75,7 @@ async def test_owner_lists_invites_and_changes_users_through_the_api(db, make_te
         missing = await client.post("/api/users", json={"name": "A"})
         assert missing.status_code == 400
 
-        uid = new.json()["user_id"]
+        uid = str(member.id)
         changed = await client.patch(f"/api/users/{uid}", json={"roles": ["clinician", "biller"]})
         assert changed.status_code == 200 and changed.json()["roles"] == ["biller", "clinician"]
         off = await client.patch(f"/api/users/{uid}", json={"status": "deactivated"})
@@ -104,11 +100,10 @@ async def test_owner_lists_invites_and_changes_users_through_the_api(db, make_te
             404,
         )
 
-    [invited, _] = sorted(
-        await _events(db, tenant, "user_invited"), key=lambda e: e.detail["new_user"], reverse=True
-    )
-    assert invited.resource_id == uid and invited.detail == {"roles": ["clinician"], "new_user": True}
-    assert invited.actor_user_id == owner.id
+    invited = {e.resource_id: e for e in await _events(db, tenant, "user_invited")}
+    first = invited[new.json()["invitation_id"]]
+    assert first.detail == {"roles": ["clinician"], "replaced": 0} and first.actor_user_id == owner.id
+    assert first.resource_type == "core:invitations"
     [role_change] = await _events(db, tenant, "role_changed")
     assert role_change.detail == {"from": ["clinician"], "to": ["biller", "clinician"]}
     [deactivated] = await _events(db, tenant, "user_deactivated")
@@ -124,46 +119,6 @@ async def test_users_screens_need_core_users(make_tenant, make_user, signed_in):
         assert (
             await client.post("/api/users", json={"email": "x@example.test", "name": "X", "roles": ["owner"]})
         ).status_code == 403
-
-
-async def test_invitation_link_sets_a_password_once(db, make_tenant, make_user, signed_in, client_for):
-    tenant = await make_tenant()
-    owner = await make_user(tenant, roles=("owner",))
-    async with await signed_in(tenant, owner) as client:
-        page = await client.post(
-            "/users/invite",
-            data={"email": f"nurse-{tenant.slug}@example.test", "name": "Nurse Joy", "roles": ["clinician"]},
-        )
-        assert page.status_code == 200, page.text
-        url = re.search(r'value="(http://[^"]+/account/setup/[^"]+)"', page.text).group(1)
-        listing = await client.get("/users")
-        assert "Nurse Joy" in listing.text and "(invited)" in listing.text
-        assert url not in listing.text  # shown once
-    path = url.split("localhost", 1)[1]
-    async with client_for(tenant.slug) as anon:
-        form = await anon.get(path)
-        assert form.status_code == 200 and "Nurse Joy" in form.text
-        weak = await anon.post(path, data={"password": "short", "confirm": "short"})
-        assert weak.status_code == 422 and "at least 12 characters" in weak.text
-        differ = await anon.post(path, data={"password": "a" * 12 + "xyz", "confirm": "b" * 15})
-        assert differ.status_code == 422 and "differ" in differ.text
-        done = await anon.post(
-            path, data={"password": "a long enough secret", "confirm": "a long enough secret"}
-        )
-        assert done.status_code == 200 and "Your password is set" in done.text
-        # single use: the link is dead now
-        assert (await anon.get(path)).status_code == 404
-        assert (await anon.post(path, data={"password": "x" * 20, "confirm": "x" * 20})).status_code == 404
-        # forged / tampered links
-        assert (await anon.get(path[:-3] + "abc")).status_code == 404
-        assert (await anon.get("/account/setup/garbage")).status_code == 404
-    # the link works only on its own clinic's host
-    other = await make_tenant()
-    async with client_for(other.slug) as anon:
-        assert (await anon.get(path)).status_code == 404
-    async with db.session() as session:
-        user = await session.scalar(select(User).where(User.email == f"nurse-{tenant.slug}@example.test"))
-        assert verify_password(user.password_hash, "a long enough secret")
 
 
 async def test_html_forms_change_roles_and_status(db, make_tenant, make_user, signed_in):

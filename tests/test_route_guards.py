@@ -28,6 +28,7 @@ PUBLIC_ROUTES = {
     ("/mfa", "second-factor step of sign-in"),
     ("/api/auth/mfa", "second-factor step of sign-in"),
     ("/account/setup/{token:str}", "invitation link"),
+    ("/invitations/{token:str}", "invitation link"),
     # scheduling: the signed token is the capability (plugins/scheduling/links.py)
     ("/scheduling/link/{purpose:str}/{token:str}", "patient confirm/cancel link from a reminder"),
     ("/scheduling/feeds/{token:str}", "calendar feed: the secret token in the URL is the credential"),

@@ -213,6 +213,32 @@ class Authorizer:
             and bool(principal.roles & self.emergency_roles)
         )
 
+    # -- the escalation rule: nobody grants what they do not hold ------------------------
+
+    def all_permissions(self) -> list[tuple[str, str]]:
+        """Every (object, action) the installed plugins define."""
+        return sorted((p.object, a) for p in self.permissions.values() for a in p.actions)
+
+    def role_permissions(self, role: str) -> frozenset[tuple[str, str]]:
+        """What holding ``role`` allows, from the policy (the owner: everything)."""
+        if role == OWNER:
+            return frozenset(self.all_permissions())
+        return frozenset((obj, act) for r, obj, act in self.enforcer.get_policy() if r == role)
+
+    def held_permissions(self, principal: Principal, tenant_id: uuid.UUID) -> frozenset[tuple[str, str]]:
+        """What ``principal`` itself may do in ``tenant_id``: its roles' permissions, cut
+        down to its scopes for a token (emergency grants are not held: they are reads
+        of one object for one session, and grant nothing)."""
+        return frozenset(
+            (obj, act) for obj, act in self.all_permissions() if self.allowed(principal, tenant_id, obj, act)
+        )
+
+    def ungrantable(self, principal: Principal, tenant_id: uuid.UUID, roles) -> list[str]:
+        """The roles of ``roles`` that carry a permission ``principal`` does not hold: it
+        may not give them to anyone (itself included)."""
+        held = self.held_permissions(principal, tenant_id)
+        return sorted({role for role in roles if not self.role_permissions(role) <= held})
+
     def roles_with(self, obj: str, action: str) -> list[str]:
         return sorted(
             {rule[0] for rule in self.enforcer.get_policy() if rule[1] == obj and rule[2] == action}

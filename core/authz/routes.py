@@ -1,8 +1,11 @@
 """HTTP routes of core.authz (HTML and JSON), collected by core's builtin plugin.
 
 * The owner's user screens: ``/users`` (HTML) and ``/api/users`` (JSON), guarded by
-  ``core:users`` read / write.
-* ``/account/setup/{token}``: the one-time set-password page of an invited user.
+  ``core:users`` read / write; inviting makes a pending invitation (``/api/invitations``)
+  whose link is e-mailed to the invitee, never shown to the clinic.
+* ``/invitations/{token}``: the invitee accepts, signing in with their own password or
+  creating their account (see ``core.authz.members``).
+* ``/account/setup/{token}``: the one-time set-password page of a new clinic's first owner.
 * ``/break-glass`` and ``/api/break-glass``: emergency access (see ``core.authz.emergency``).
 """
 
@@ -18,20 +21,19 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody
 from litestar.response import Template
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit.record import record
 from core.auth.guards import public, requires_login
 from core.auth.models import Membership, User
-from core.auth.passwords import WeakPasswordError, check_strength, hash_password
+from core.auth.passwords import WeakPasswordError, check_strength, hash_password, verify_password
 from core.authz import emergency, members
 from core.authz.guards import requires
 from core.authz.invitations import (
-    SETUP_PATH,
     InvitationError,
-    make_link_token,
     password_fingerprint,
+    read_invitation_token,
     read_link_token,
 )
 from core.web.context import site_of
@@ -48,15 +50,25 @@ def _fail(exc: members.MemberError):
     return ClientException(detail=exc.message, status_code=exc.status)
 
 
-def _setup_url(request: Request, user_id: uuid.UUID, password_hash: str | None) -> str:
-    site = site_of(request)
-    token = make_link_token(
-        request.app.state.settings.secret_key,
-        user_id=user_id,
-        tenant_id=site.tenant.id,
-        password_hash=password_hash,
+def _grantable(request: Request) -> members.Grantable:
+    """The escalation rule for this request's caller (``Authorizer.ungrantable``)."""
+    principal = request.scope["state"]["principal"]
+    tenant_id = site_of(request).tenant.id
+    authz = request.app.state.authz
+    return lambda roles: authz.ungrantable(principal, tenant_id, roles)
+
+
+async def _invite(request: Request, db_session: DbSession, *, email, name, roles) -> members.InvitationView:
+    return await members.invite(
+        db_session,
+        email=email,
+        name=name,
+        roles=roles,
+        known_roles=request.app.state.authz.roles,
+        settings=request.app.state.settings,
+        invited_by=request.scope["state"]["principal"].user_id,
+        grantable=_grantable(request),
     )
-    return f"{request.base_url}".rstrip("/") + SETUP_PATH + token
 
 
 async def _users_page(
@@ -65,7 +77,6 @@ async def _users_page(
     *,
     error: str | None = None,
     invited: Any = None,
-    setup_url: str | None = None,
     status_code: int = 200,
 ) -> Template:
     principal = request.scope["state"]["principal"]
@@ -74,13 +85,13 @@ async def _users_page(
         "core/users/list.html",
         page_title="Users",
         members=await members.list_members(db_session),
+        invitations=await members.list_invitations(db_session),
         roles=request.app.state.authz.roles,
         can_write=request.app.state.authz.allowed(
             principal, site_of(request).tenant.id, "core:users", "write"
         ),
         error=error,
         invited=invited,
-        setup_url=setup_url,
     )
     response.status_code = status_code
     return response
@@ -98,19 +109,18 @@ async def users_page(request: Request, db_session: DbSession) -> Template:
 async def invite_from_form(request: Request, db_session: DbSession) -> Template:
     form = await request.form()
     try:
-        member, created = await members.invite(
+        invitation = await _invite(
+            request,
             db_session,
             email=form.get("email"),
             name=form.get("name"),
             roles=form.getall("roles", []),
-            known_roles=request.app.state.authz.roles,
         )
     except members.MemberError as exc:
         await db_session.rollback()
         return await _users_page(request, db_session, error=exc.message, status_code=exc.status)
     await db_session.commit()
-    url = _setup_url(request, member.user_id, None) if created else None
-    return await _users_page(request, db_session, invited=member, setup_url=url)
+    return await _users_page(request, db_session, invited=invitation)
 
 
 @post("/users/{user_id:uuid}", name="core:users-change", guards=[WRITE], include_in_schema=False)
@@ -124,6 +134,7 @@ async def change_from_form(request: Request, db_session: DbSession, user_id: Fro
             roles=form.getall("roles", []) if form.get("set_roles") else None,
             status=form.get("status") or None,
             known_roles=request.app.state.authz.roles,
+            grantable=_grantable(request),
         )
     except members.MemberError as exc:
         await db_session.rollback()
@@ -156,24 +167,40 @@ async def list_users_api(db_session: DbSession) -> list[dict]:
     return [m.as_json() for m in await members.list_members(db_session)]
 
 
-@post("/api/users", name="core:api-users-invite", guards=[WRITE])
+@post("/api/users", name="core:api-users-invite", guards=[WRITE], status_code=202)
 async def invite_api(request: Request, db_session: DbSession, data: JSONBody[InviteIn]) -> dict:
-    """Invite a user: an existing user (by e-mail) gets a membership; a new user is created
-    without a password and ``setup_url`` (shown once) lets them set one."""
+    """Invite someone by e-mail: a pending invitation whose link is e-mailed to them (never
+    returned here). The answer is the same whether or not they already have an account;
+    they become a user of this clinic when they accept. Granting a role whose permissions
+    the caller does not hold (a token: beyond its scopes) is refused with 403."""
     try:
-        member, created = await members.invite(
-            db_session,
-            email=data.email,
-            name=data.name,
-            roles=data.roles,
-            known_roles=request.app.state.authz.roles,
-        )
+        invitation = await _invite(request, db_session, email=data.email, name=data.name, roles=data.roles)
     except members.MemberError as exc:
         raise _fail(exc) from None
     await db_session.commit()
-    body = member.as_json()
-    body["setup_url"] = _setup_url(request, member.user_id, None) if created else None
-    return body
+    return invitation.as_json()
+
+
+@get("/api/invitations", name="core:api-invitations", guards=[READ])
+async def list_invitations_api(db_session: DbSession) -> list[dict]:
+    """The clinic's pending invitations (what the clinic typed; nothing about accounts)."""
+    return [i.as_json() for i in await members.list_invitations(db_session)]
+
+
+@post(
+    "/api/invitations/{invitation_id:uuid}/revoke",
+    name="core:api-invitations-revoke",
+    guards=[WRITE],
+    status_code=200,
+)
+async def revoke_invitation_api(db_session: DbSession, invitation_id: FromPath[uuid.UUID]) -> dict:
+    """Call off a pending invitation: its link stops working."""
+    try:
+        invitation = await members.revoke_invitation(db_session, invitation_id)
+    except members.MemberError as exc:
+        raise _fail(exc) from None
+    await db_session.commit()
+    return invitation.as_json()
 
 
 @patch("/api/users/{user_id:uuid}", name="core:api-users-change", guards=[WRITE])
@@ -188,6 +215,7 @@ async def change_api(
             roles=data.roles,
             status=data.status,
             known_roles=request.app.state.authz.roles,
+            grantable=_grantable(request),
         )
     except members.MemberError as exc:
         raise _fail(exc) from None
@@ -289,6 +317,136 @@ async def setup_save(request: Request, db_session: DbSession, token: FromPath[st
     return response
 
 
+# -- accepting an invitation -----------------------------------------------------------
+
+INVITATION_GONE = "This invitation is not valid any more. Ask the clinic for a new one."
+
+
+async def _invitation(request: Request, db_session: DbSession, token: str, *, lock: bool = False):
+    """The pending invitation a link names, on its own clinic's site; else 404."""
+    site = site_of(request)
+    gone = NotFoundException(detail=INVITATION_GONE)
+    if not site.is_tenant:
+        raise gone
+    try:
+        link = read_invitation_token(request.app.state.settings.secret_key, token)
+    except InvitationError:
+        raise gone from None
+    if link.tenant_id != site.tenant.id:
+        raise gone
+    invitation = await members.open_invitation(db_session, link.invitation_id, lock=lock)
+    if invitation is None:
+        raise gone
+    return invitation
+
+
+async def _invitee(db_session: DbSession, email: str) -> User | None:
+    return await db_session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+
+
+async def _accept_page(
+    request: Request, invitation, user: User | None, *, error=None, done=False, status=200
+):
+    response = await page(
+        request,
+        "core/users/accept.html",
+        page_title="Accept the invitation",
+        invitation=invitation,
+        clinic=site_of(request).tenant.name,
+        # an account that can sign in accepts with its password (and second factor)
+        sign_in=user is not None and user.password_hash is not None,
+        needs_code=user is not None and user.mfa_enabled_at is not None,
+        error=error,
+        done=done,
+    )
+    response.status_code = status
+    return response
+
+
+@get(
+    "/invitations/{token:str}",
+    name="core:invitation",
+    guards=[public("invitation link")],
+    include_in_schema=False,
+)
+async def invitation_page(request: Request, db_session: DbSession, token: FromPath[str]) -> Template:
+    invitation = await _invitation(request, db_session, token)
+    return await _accept_page(request, invitation, await _invitee(db_session, invitation.email))
+
+
+@post(
+    "/invitations/{token:str}",
+    name="core:invitation-accept",
+    guards=[public("invitation link")],
+    include_in_schema=False,
+    status_code=200,
+)
+async def invitation_accept(request: Request, db_session: DbSession, token: FromPath[str]) -> Template:
+    """Accept: an existing account proves itself with its own password (and second factor);
+    a new address chooses a name and password. Only then is the membership made."""
+    from core.auth import service
+    from core.auth.middleware import request_meta
+
+    invitation = await _invitation(request, db_session, token, lock=True)
+    user = await _invitee(db_session, invitation.email)
+    form = await request.form()
+    password = str(form.get("password") or "")
+    site = site_of(request)
+    if user is not None and user.password_hash is not None:
+        if not user.is_active:
+            raise NotFoundException(detail=INVITATION_GONE)
+        minutes = service.locked_minutes(user)
+        if minutes:
+            return await _accept_page(
+                request, invitation, user, error=service.locked_message(minutes), status=423
+            )
+        ok = verify_password(user.password_hash, password)
+        if ok and user.mfa_enabled_at is not None:
+            ok = (
+                await service.use_second_factor(
+                    request.app.state.db, request.app.state.sessions.redis, user, str(form.get("code") or "")
+                )
+                is not None
+            )
+        if not ok:
+            # counted like a failed sign-in (lockout); nothing of this request is written
+            await service.register_failure(
+                request.app.state.db,
+                site,
+                user,
+                action="login_failed",
+                reason="wrong_password",
+                meta=request_meta(request.scope),
+            )
+            return await _accept_page(
+                request, invitation, user, error="The password or code is not correct.", status=422
+            )
+    else:
+        name = " ".join(str(form.get("name") or "").split())
+        error = None
+        if not name or len(name) > 200:
+            error = "Enter your name (at most 200 characters)."
+        elif password != str(form.get("confirm") or ""):
+            error = "The two passwords differ."
+        else:
+            try:
+                check_strength(password, email=invitation.email)
+            except WeakPasswordError as exc:
+                error = f"Choose a stronger password: {exc}."
+        if error:
+            return await _accept_page(request, invitation, user, error=error, status=422)
+        if user is None:
+            user = User(email=invitation.email, display_name=name, password_hash=None)
+            db_session.add(user)
+            await db_session.flush()
+        user.display_name = name
+        user.password_hash = hash_password(password)
+        user.password_changed_at = dt.datetime.now(dt.UTC)
+    await members.accept_invitation(db_session, invitation, user)
+    await db_session.commit()
+    return await _accept_page(request, invitation, user, done=True)
+
+
 # -- emergency access ------------------------------------------------------------------
 
 
@@ -318,6 +476,10 @@ ROUTES: list = [
     list_users_api,
     invite_api,
     change_api,
+    list_invitations_api,
+    revoke_invitation_api,
+    invitation_page,
+    invitation_accept,
     setup_page,
     setup_save,
     break_glass_form,

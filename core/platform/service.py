@@ -215,7 +215,7 @@ async def create_with_owner(
         raise PlatformError(str(exc)) from None
     with tenant_scope(tenant.id):
         try:
-            owner, created = await members.invite(
+            owner, created = await members.add_member(
                 session,
                 email=_text(owner_email, "the owner's e-mail address", limit=254),
                 name=_text(owner_name, "the owner's name"),

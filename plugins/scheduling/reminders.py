@@ -32,14 +32,13 @@ A retry (arq after a dead worker, or the outbox sweeper) that finds ``sent``,
 ``withdrawn`` or ``failed`` does nothing. One that finds ``sending`` knows an earlier
 attempt died or failed mid-send. If the mark is younger than the send timeout that attempt
 may still be talking to the server, so the retry waits until it is not (the outbox row's
-lock also keeps two live attempts of one job apart). Then it sends again, with the same
-Message-ID. That is the choice of at-least-once over at-most-once: a forgotten reminder
-costs a missed visit, a duplicate costs a second e-mail that mail systems which
-de-duplicate by Message-ID drop. **The residual window**: a worker killed after the server
-accepted the message (its ``250`` after DATA) but before step 3 committed, a few
-milliseconds, makes the retry send it a second time (RFC 1047 describes the same window
-inside SMTP itself). A worker killed at any earlier point, including while the server
-is still receiving or deciding, leaves nothing delivered, and the retry delivers once.
+lock also keeps two live attempts of one job apart). Then an e-mail is sent again with the
+same Message-ID, and a text is first looked up at the provider by its idempotency key and
+sent again only if the provider has none (``core.plugin_api.deliver``). That is the choice
+of at-least-once over at-most-once: a forgotten reminder costs a missed visit, a duplicate
+costs a second message. The residual windows (the provider's response time for a text
+whose provider cannot be asked; milliseconds after an SMTP server's ``250``) are stated in
+docs/security.md, "Outgoing messages".
 A transport that answers with a definite refusal puts the reminder back to ``pending``
 (or ``failed`` when retrying cannot help, or after the last try), so a retry sends it
 without waiting.
@@ -62,28 +61,27 @@ from typing import Any
 from sqlalchemy import select, update
 
 from core.plugin_api import (
+    Email,
     Location,
     Patient,
+    TextMessage,
+    TransportError,
     clinic_site,
+    deliver,
     enqueue_job,
     location_time_zone,
+    plausible_email,
     provider_names,
     record,
     stored_plugin_config,
     tenant_job,
+    transports_for,
     utcnow,
     withdraw_job,
 )
 from plugins.scheduling.links import link_nonce, link_url
 from plugins.scheduling.manifest import DEFAULT_REMINDERS
 from plugins.scheduling.models import Appointment, Reminder
-from plugins.scheduling.transports import (
-    Email,
-    TextMessage,
-    TransportError,
-    plausible_email,
-    transports_for,
-)
 
 log = logging.getLogger("tessera.scheduling.reminders")
 
@@ -298,6 +296,8 @@ class ReminderBusyError(RuntimeError):
 @dataclass(frozen=True)
 class Claimed:
     attempt: int
+    #: an earlier attempt was recorded and never finished (reconcile before sending)
+    resumed: bool = False
 
 
 @dataclass(frozen=True)
@@ -318,7 +318,8 @@ async def _claim(db, reminder_id: uuid.UUID, send_timeout: float) -> Claimed | W
         if reminder.status in ("sent", "withdrawn", "failed"):
             return None
         now = utcnow()
-        if reminder.status == "sending":
+        resumed = reminder.status == "sending"
+        if resumed:
             busy_until = reminder.claimed_at + dt.timedelta(seconds=send_timeout)
             if busy_until > now:
                 return Wait((busy_until - now).total_seconds())
@@ -336,7 +337,7 @@ async def _claim(db, reminder_id: uuid.UUID, send_timeout: float) -> Claimed | W
         reminder.status = "sending"
         reminder.attempts += 1
         reminder.claimed_at = now
-        return Claimed(reminder.attempts)
+        return Claimed(reminder.attempts, resumed)
 
 
 async def _release(db, reminder_id: uuid.UUID, attempt: int, *, final: bool, detail: str) -> None:
@@ -385,24 +386,20 @@ async def send_reminder(ctx, session, *, reminder_id: str) -> str:
         )
         return "failed"
 
-    transports = transports_for(settings, reminder.tenant_id)
+    if reminder.channel == "email":
+        message: Email | TextMessage = Email(
+            to=composed.to,
+            subject=composed.subject,
+            text=composed.text,
+            message_id=message_id(rid, settings),
+            sender=settings.sender_address(),
+        )
+    else:
+        message = TextMessage(to=composed.to, text=composed.text, reference=f"reminder-{rid}")
     try:
-        if reminder.channel == "email":
-            kind = transports.email_kind
-            transport_id = await transports.email.send_email(
-                Email(
-                    to=composed.to,
-                    subject=composed.subject,
-                    text=composed.text,
-                    message_id=message_id(rid, settings),
-                    sender=settings.sender_address(),
-                )
-            )
-        else:
-            kind = transports.sms_kind
-            transport_id = await transports.sms.send_text(
-                TextMessage(to=composed.to, text=composed.text, reference=f"reminder-{rid}")
-            )
+        delivered = await deliver(
+            transports_for(settings, reminder.tenant_id), message, resumed=claimed.resumed
+        )
     except TransportError as exc:
         final = exc.permanent or int(ctx.get("job_try") or 1) >= MAX_TRIES
         await _release(db, rid, claimed.attempt, final=final, detail=str(exc))
@@ -410,6 +407,7 @@ async def send_reminder(ctx, session, *, reminder_id: str) -> str:
             log.warning("reminder %s not sent: %s", rid, exc)
             return "failed"
         raise
+    kind, transport_id = delivered.transport, delivered.transport_id
 
     if not await _finish(
         session, rid, claimed.attempt, status="sent", sent_at=utcnow(), transport_id=transport_id, detail=None
@@ -430,6 +428,7 @@ async def send_reminder(ctx, session, *, reminder_id: str) -> str:
             "transport": kind,
             "appointment_id": str(appointment.id),
             "attempt": claimed.attempt,
+            **({"reconciled": True} if delivered.reconciled else {}),
         },
     )
     return "sent"

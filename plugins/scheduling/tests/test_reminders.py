@@ -13,6 +13,7 @@ import pytest
 from arq.connections import create_pool
 
 from core.jobs.worker import redis_settings
+from core.plugin_api import recorded_messages
 from plugins.scheduling import booking
 from plugins.scheduling.booking import Proposal
 from plugins.scheduling.reminders import fill, send_reminder
@@ -26,7 +27,6 @@ from plugins.scheduling.tests.reminder_helpers import (
     sms_gateway,
     smtp_server,
 )
-from plugins.scheduling.transports import HttpSmsProvider, TransportError, recorded_messages
 from tests.audit_helpers import assert_audited
 
 
@@ -317,21 +317,28 @@ async def test_sms_through_the_http_gateway(db, registry, clinic, owner_engine, 
     assert event.detail["channel"] == "sms" and event.detail["transport"] == "http"
 
 
-async def test_the_http_gateways_answers_become_clear_errors():
+async def test_a_reminder_text_interrupted_after_the_provider_took_it_is_not_sent_twice(
+    db, registry, clinic, owner_engine, job_ctx
+):
+    """A worker that died after the provider accepted the text, before ``sent`` committed,
+    left the reminder ``sending``; the retry asks the provider by the idempotency key and
+    records it sent instead of texting the patient a second time."""
+    appointment = await book(db, registry, clinic, future_weekday_at("10:00"))
+    sms = (await reminders_of(owner_engine, appointment.id))[1]
+    await execute(
+        owner_engine,
+        "UPDATE scheduling_reminders SET status = 'sending', attempts = 1, "
+        "claimed_at = now() - interval '1 hour' WHERE id = :id",
+        id=sms["id"],
+    )
     with sms_gateway() as (gateway, url):
-        provider = HttpSmsProvider(url, "t", timeout=5)
-        assert await provider.send("+15550100", "hi", reference="r1") == "sms-1"
-        for status, permanent, words in (
-            (401, True, "TESSERA_SMS_TOKEN"),
-            (422, True, "refused the message"),
-            (429, False, "try later"),
-            (503, False, "failed (503)"),
-        ):
-            gateway.status = status
-            with pytest.raises(TransportError, match=re.escape(words)) as raised:
-                await provider.send("+15550100", "hi", reference="r2")
-            assert raised.value.permanent is permanent
-            assert "+15550100" not in str(raised.value)
+        gateway.accepted[f"reminder-{sms['id']}"] = "sms-before-the-crash"
+        assert await run_job(job_ctx(sms_url=url), clinic, sms) == "sent"
+        assert gateway.requests == [] and gateway.lookups == [f"reminder-{sms['id']}"]
+    after = (await reminders_of(owner_engine, appointment.id))[1]
+    assert (after["status"], after["attempts"], after["transport_id"]) == ("sent", 2, "sms-before-the-crash")
+    event = await assert_audited(db, clinic.tenant, action="export", resource_type="scheduling:reminder")
+    assert event.detail["reconciled"] is True and event.detail["channel"] == "sms"
 
 
 async def test_with_nothing_configured_messages_are_recorded(

@@ -1,18 +1,21 @@
-"""How reminders leave the building: e-mail over SMTP, text messages through an SMS
+"""How messages leave the building: e-mail over SMTP, text messages through an SMS
 provider's HTTP API, and a recording transport for development.
 
-``transports_for(settings)`` picks them from the settings: ``TESSERA_SMTP_URL`` for
-e-mail, ``TESSERA_SMS_URL`` (+ ``TESSERA_SMS_TOKEN``) for texts; whichever is unset is
-*recorded* instead of sent, as JSON lines under ``<TESSERA_DATA_DIR>/messages/`` (one
-file per clinic, ``<tenant id>.jsonl``; ``recorded_messages`` reads it back), so ``make
-run`` works with neither configured and a developer still sees every message.
+``transports_for(settings, tenant_id)`` picks them from the settings: ``TESSERA_SMTP_URL``
+for e-mail, ``TESSERA_SMS_URL`` (+ ``TESSERA_SMS_TOKEN``) for texts; whichever is unset is
+*recorded* instead of sent, as JSON lines under ``<TESSERA_DATA_DIR>/messages/`` (one file
+per clinic, ``<tenant id>.jsonl``; ``core.messaging.recorded`` reads it back and ``tessera
+messages list`` prints it), so ``make run`` works with neither configured and a developer
+still sees every message.
 
 Errors: a transport raises ``TransportError`` when the message was certainly not
 accepted (``permanent`` when trying again cannot help: a refused recipient, a rejected
 token). Its text names the cause for the person fixing the configuration and never
 contains the message, its recipient or anything the remote side echoed back (it may be
 PHI). Anything else that escapes (a lost connection mid-transfer, a timeout) leaves it
-unknown whether the message arrived; the caller treats that case (see ``reminders``).
+unknown whether the message arrived; the caller treats that case (``core.messaging.sending``
+and scheduling's reminders): a text's ``reference`` is its idempotency key, and
+``find_text(reference)`` asks the provider whether an earlier attempt already reached it.
 """
 
 from __future__ import annotations
@@ -20,17 +23,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import re
 import uuid
 from dataclasses import asdict, dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import aiosmtplib
 import httpx
+
+from core.messaging.recorded import messages_folder
 
 
 class TransportError(RuntimeError):
@@ -43,8 +47,8 @@ class TransportError(RuntimeError):
 
 @dataclass(frozen=True)
 class Email:
-    """One e-mail. ``message_id`` is stable for a reminder (derived from its id), so a
-    second attempt after a crash is recognisably the same message."""
+    """One e-mail. ``message_id`` is stable for one message (derived from the id of what
+    it is sent for), so a second attempt after a crash is recognisably the same message."""
 
     to: str
     subject: str
@@ -55,8 +59,8 @@ class Email:
 
 @dataclass(frozen=True)
 class TextMessage:
-    """One SMS. ``reference`` is stable for a reminder: providers that honour an
-    idempotency key drop a second attempt with the same one."""
+    """One SMS. ``reference`` is stable for one message: providers that honour an
+    idempotency key drop a second attempt with the same one, and ``find_text`` looks it up."""
 
     to: str
     text: str
@@ -73,6 +77,11 @@ class SmsProvider(Protocol):
 
     async def send(self, to: str, text: str, *, reference: str) -> str:
         """Send ``text`` to the E.164 number ``to``; returns the provider's message id."""
+
+    async def lookup(self, reference: str) -> str | None:
+        """The provider's id of the message sent with idempotency key ``reference``, or
+        None when the provider never accepted one. Raises ``TransportError`` when it cannot
+        tell (then the caller cannot know either, and sends again under the same key)."""
 
 
 # -- e-mail ------------------------------------------------------------------------------
@@ -116,7 +125,7 @@ class SmtpTransport:
         message = build_email(email)
         try:
             # One bound on the whole exchange (connect to QUIT): when it has passed, this
-            # attempt is over, whatever the server does; the reminder's retry rule relies on it.
+            # attempt is over, whatever the server does; the senders' retry rule relies on it.
             async with asyncio.timeout(self.timeout):
                 await aiosmtplib.send(
                     message,
@@ -154,7 +163,11 @@ class HttpSmsProvider:
     provider's id as ``{"id": "..."}`` (else the reference stands in for it).
 
     4xx answers are refusals of this message or of the credentials (permanent, except 408
-    and 429: try later); 5xx and network failures before an answer are temporary."""
+    and 429: try later); 5xx and network failures before an answer are temporary.
+
+    ``lookup(reference)`` is ``GET url/<reference>`` with the same credentials: 200 with
+    ``{"id": "..."}`` when the provider accepted a message under that idempotency key, 404
+    when it did not; anything else means it cannot tell."""
 
     def __init__(self, url: str, token: str, *, timeout: float) -> None:
         if urlsplit(url).scheme not in ("http", "https"):
@@ -192,6 +205,27 @@ class HttpSmsProvider:
             provider_id = None
         return str(provider_id or reference)
 
+    async def lookup(self, reference: str) -> str | None:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout) as client:
+                response = await client.get(
+                    f"{self.url.rstrip('/')}/{quote(reference, safe='')}", headers=headers
+                )
+        except httpx.HTTPError:
+            raise TransportError("could not ask the SMS provider about an earlier attempt") from None
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise TransportError(
+                f"the SMS provider could not say whether an earlier attempt arrived ({response.status_code})"
+            )
+        try:
+            provider_id = response.json().get("id")
+        except (ValueError, AttributeError):
+            provider_id = None
+        return str(provider_id or reference)
+
 
 class SmsTransport:
     """Sends ``TextMessage``s through an ``SmsProvider``."""
@@ -202,10 +236,12 @@ class SmsTransport:
     async def send_text(self, message: TextMessage) -> str:
         return await self.provider.send(message.to, message.text, reference=message.reference)
 
+    async def find_text(self, reference: str) -> str | None:
+        """The provider's id of an earlier message under ``reference`` (None: none arrived)."""
+        return await self.provider.lookup(reference)
+
 
 # -- recording (development) -------------------------------------------------------------
-
-SAFE_NAME = re.compile(r"^[0-9a-f-]{36}$")
 
 
 class RecordingTransport:
@@ -230,16 +266,16 @@ class RecordingTransport:
         await asyncio.to_thread(self._append, "sms", asdict(message))
         return f"recorded:{message.reference}"
 
+    async def find_text(self, reference: str) -> str | None:
+        def scan() -> str | None:
+            if not self.path.exists():
+                return None
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                if line.strip() and json.loads(line).get("reference") == reference:
+                    return f"recorded:{reference}"
+            return None
 
-def recorded_messages(folder: Path, tenant_id: uuid.UUID, *, limit: int = 50) -> list[dict]:
-    """The newest recorded messages of one clinic, newest first."""
-    if not SAFE_NAME.match(str(tenant_id)):
-        return []
-    path = Path(folder) / f"{tenant_id}.jsonl"
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()[-limit:]
-    return [json.loads(line) for line in reversed(lines) if line.strip()]
+        return await asyncio.to_thread(scan)
 
 
 # -- choosing ----------------------------------------------------------------------------
@@ -249,13 +285,9 @@ def recorded_messages(folder: Path, tenant_id: uuid.UUID, *, limit: int = 50) ->
 class Transports:
     email: EmailTransport
     sms: SmsTransport | RecordingTransport
-    #: "smtp" / "http" / "recorded", for the reminder row's detail and the audit event
+    #: "smtp" / "http" / "recorded", for the message row and the audit event
     email_kind: str
     sms_kind: str
-
-
-def messages_folder(settings) -> Path:
-    return Path(settings.data_dir) / "messages"
 
 
 def transports_for(settings, tenant_id: uuid.UUID) -> Transports:
@@ -297,6 +329,5 @@ __all__ = [
     "Transports",
     "build_email",
     "plausible_email",
-    "recorded_messages",
     "transports_for",
 ]
