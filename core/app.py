@@ -38,6 +38,7 @@ from core.settings import Settings
 from core.web.context import TenantDirectory, request_session, site_of
 from core.web.errors import EXCEPTION_HANDLERS
 from core.web.hosts import host_middleware_factory
+from core.web.json_only import json_only_middleware
 from core.web.security_headers import add_security_headers
 
 
@@ -152,6 +153,7 @@ def create_app(
         route_handlers=route_handlers,
         middleware=[
             host_middleware_factory(settings.base_domain, directory),
+            json_only_middleware,  # before authentication: a form body never reaches it
             auth_middleware_factory(Authenticator(db, sessions)),
         ],
         dependencies={"db_session": Provide(provide_db_session)},

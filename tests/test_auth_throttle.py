@@ -170,9 +170,12 @@ async def test_one_client_address_is_throttled_across_accounts_and_clinics(
 
 
 @pytest.fixture
-async def concurrent_client(app):
+async def concurrent_client(settings, registry):
     """A client whose requests really run at the same time (the Litestar test client runs
-    one request at a time in a thread of its own)."""
+    one request at a time in a thread of its own). Argon2 holds the event loop while it
+    checks a password, so on a busy machine a request may wait long for a pooled
+    connection: the pool timeout is raised, the pool is not."""
+    app = create_app(settings.with_(db_pool_timeout=600.0), registry=registry)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as client:
         yield client
     await app.state.redis.aclose()
@@ -246,3 +249,72 @@ async def test_wrong_second_factor_codes_are_throttled_per_clinic(
         signed = await login(client, user.email, PASSWORD)
         assert signed.status_code == 200 and signed.json()["mfa_required"] is True
     assert len(await events(db, a, "locked_out")) == 1
+
+
+async def unlock_mails(db, tenant):
+    from core.messaging.models import OutgoingMessage
+
+    with tenant_scope(tenant.id):
+        async with db.session() as session:
+            query = select(OutgoingMessage).where(OutgoingMessage.purpose == "core.signin_unlock")
+            return list(await session.scalars(query))
+
+
+def form_token(html: str) -> str:
+    return re.search(r'name="_csrf" value="([^"]+)"', html).group(1)
+
+
+async def test_the_account_holder_is_mailed_a_single_use_link_that_lets_their_browser_in(
+    db, make_tenant, make_user, client_for
+):
+    tenant = await make_tenant()
+    user = await make_user(tenant)
+    async with client_for(tenant.slug) as attacker:
+        assert [(await login(attacker, user.email, "wrong")).status_code for _ in range(5)] == [401] * 5
+        assert (await login(attacker, user.email, "wrong")).status_code == 429
+    [mail] = await unlock_mails(db, tenant)  # one e-mail, however many attempts follow
+    assert mail.recipient == user.email and mail.channel == "email" and mail.status == "pending"
+    assert f"://{tenant.slug}." in mail.body
+    path = re.search(r"https?://\S+?(/account/unlock/\S+)", mail.body).group(1)
+    async with client_for(tenant.slug) as holder:
+        shown = await holder.get(path)
+        assert shown.status_code == 200 and "Continue to sign in" in shown.text
+        assert (await holder.get(path)).status_code == 200  # looking does not use it up
+        opened = await holder.post(path, data={"_csrf": form_token(shown.text)}, follow_redirects=False)
+        assert opened.status_code == 303 and opened.headers["location"] == "/login?reason=unlocked"
+        form = await holder.get("/login?reason=unlocked")
+        assert "without waiting" in form.text
+        signed = await holder.post(
+            "/login",
+            data={"email": user.email, "password": PASSWORD, "_csrf": form_token(form.text)},
+            follow_redirects=False,
+        )
+        assert signed.status_code == 303, signed.text
+        assert (await holder.get("/api/auth/me")).status_code == 200
+        assert (await holder.get(path)).status_code == 410  # used
+    async with client_for(tenant.slug) as attacker:
+        # the shared counter still waits: the link helped only the holder's browser
+        assert (await login(attacker, user.email, PASSWORD)).status_code == 429
+    [unlocked] = await events(db, tenant, "signin_unlocked")
+    assert unlocked.actor_user_id == user.id
+
+
+async def test_unlock_links_are_refused_when_forged_expired_or_at_another_clinic(
+    settings, redis, make_tenant, make_user, client_for
+):
+    from core.auth import unlock
+
+    tenant, other = await make_tenant(), await make_tenant()
+    user = await make_user(tenant)
+    token = await unlock.new_link(
+        redis, settings.secret_key, user_id=user.id, tenant_id=tenant.id, account=counter(tenant, user.email)
+    )
+    expired = unlock.make_token(
+        settings.secret_key, user_id=user.id, tenant_id=tenant.id, nonce="n", expires_at=time.time() - 1
+    )
+    async with client_for(other.slug) as client:
+        assert (await client.get(f"/account/unlock/{token}")).status_code == 404
+    async with client_for(tenant.slug) as client:
+        assert (await client.get(f"/account/unlock/{token[:-2]}xx")).status_code == 404
+        assert (await client.get(f"/account/unlock/{expired}")).status_code == 410
+        assert (await client.get(f"/account/unlock/{token}")).status_code == 200

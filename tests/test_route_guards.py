@@ -27,6 +27,7 @@ PUBLIC_ROUTES = {
     ("/api/auth/logout", "signing out"),
     ("/mfa", "second-factor step of sign-in"),
     ("/api/auth/mfa", "second-factor step of sign-in"),
+    ("/account/unlock/{token:str}", "unlock link from a sign-in e-mail"),
     ("/account/setup/{token:str}", "invitation link"),
     ("/invitations/{token:str}", "invitation link"),
     # scheduling: the signed token is the capability (plugins/scheduling/links.py)

@@ -25,6 +25,7 @@ ACTIONS = (
     "login",
     "login_failed",
     "logout",
+    "signin_unlocked",
     "denied",
     "break_glass",
     "mfa_enrolled",

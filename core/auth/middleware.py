@@ -37,6 +37,7 @@ PROBLEMS = {
     "session_expired": "Your session reached its maximum length. Please sign in again.",
     "session_other_site": "This session belongs to another site. Please sign in here.",
     "account_inactive": "This account is not active here. Ask the clinic's owner.",
+    "unlocked": "This browser may sign in to your account now, without waiting. Enter your password.",
 }
 
 

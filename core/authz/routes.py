@@ -385,7 +385,7 @@ async def invitation_accept(request: Request, db_session: DbSession, token: From
     """Accept: an existing account proves itself with its own password (and second factor);
     a new address chooses a name and password. Only then is the membership made."""
     from core.auth import service
-    from core.auth.middleware import request_meta
+    from core.auth.routes.common import counted_attempt
 
     invitation = await _invitation(request, db_session, token, lock=True)
     user = await _invitee(db_session, invitation.email)
@@ -395,11 +395,10 @@ async def invitation_accept(request: Request, db_session: DbSession, token: From
     if user is not None and user.password_hash is not None:
         if not user.is_active:
             raise NotFoundException(detail=INVITATION_GONE)
-        minutes = service.locked_minutes(user)
-        if minutes:
-            return await _accept_page(
-                request, invitation, user, error=service.locked_message(minutes), status=423
-            )
+        # counted by the sign-in throttle before anything is checked, like a sign-in
+        attempt = await counted_attempt(request, site, user, action="login_failed")
+        if attempt.refusal:
+            return await _accept_page(request, invitation, user, error=attempt.refusal, status=429)
         ok = verify_password(user.password_hash, password)
         if ok and user.mfa_enabled_at is not None:
             ok = (
@@ -409,18 +408,12 @@ async def invitation_accept(request: Request, db_session: DbSession, token: From
                 is not None
             )
         if not ok:
-            # counted like a failed sign-in (lockout); nothing of this request is written
-            await service.register_failure(
-                request.app.state.db,
-                site,
-                user,
-                action="login_failed",
-                reason="wrong_password",
-                meta=request_meta(request.scope),
-            )
+            # nothing of this request is written
+            await attempt.failed(reason="wrong_password")
             return await _accept_page(
                 request, invitation, user, error="The password or code is not correct.", status=422
             )
+        await attempt.succeeded()
     else:
         name = " ".join(str(form.get("name") or "").split())
         error = None

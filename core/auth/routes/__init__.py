@@ -2,7 +2,8 @@
 
 One module per feature: sign-in and sign-out (``signin``), the second factor (``mfa``),
 the password (``password``), the user's sessions (``account_sessions``), personal API
-tokens (``api_tokens``) and the clinic's security settings (``security_settings``);
+tokens (``api_tokens``), the clinic's security settings (``security_settings``) and the
+unlock link of a waiting sign-in (``unlock``);
 ``common`` holds what they share. Every route declares a guard.
 """
 
@@ -45,6 +46,7 @@ from core.auth.routes.security_settings import (
     security_settings_save,
 )
 from core.auth.routes.signin import api_login, api_logout, api_me, login_page, login_submit, logout
+from core.auth.routes.unlock import unlock_page, unlock_submit
 
 ROUTES: list = [
     login_page,
@@ -53,6 +55,8 @@ ROUTES: list = [
     logout,
     api_logout,
     api_me,
+    unlock_page,
+    unlock_submit,
     mfa_page,
     mfa_submit,
     api_mfa,

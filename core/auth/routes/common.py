@@ -11,12 +11,13 @@ from litestar.datastructures import Cookie
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
-from core.auth import service
+from core.auth import service, unlock
 from core.auth.guards import principal_of
 from core.auth.middleware import PLATFORM, request_meta
 from core.auth.principal import Principal
 from core.auth.sessions import COOKIE_NAME, SessionData
 from core.auth.throttle import Reservation
+from core.messaging.sending import send_email_later
 from core.web.context import SiteContext, site_of
 from core.web.render import page
 
@@ -88,9 +89,40 @@ def throttle_account(request: Request, site: SiteContext, email: str) -> str:
     return shared
 
 
+async def offer_unlock(request: Request, site: SiteContext, user) -> None:
+    """E-mail the account holder an unlock link (core.auth.unlock): on a clinic's site, at
+    most once per counter window. The platform host has no clinic to send from."""
+    if not site.is_tenant:
+        return
+    settings = request.app.state.settings
+    token = await unlock.new_link(
+        request.app.state.redis,
+        settings.secret_key,
+        user_id=user.id,
+        tenant_id=site.tenant.id,
+        account=service.throttle_account(site, user.email),
+    )
+    if token is None:
+        return
+    async with request.app.state.db.session() as session:
+        await send_email_later(
+            session,
+            to=user.email,
+            subject=f"Signing in to {site.tenant.name}",
+            text=unlock.EMAIL_TEXT.format(
+                name=user.display_name,
+                clinic=site.tenant.name,
+                link=settings.site_url(site.tenant.slug) + unlock.UNLOCK_PATH + token,
+            ),
+            purpose="core.signin_unlock",
+        )
+        await session.commit()
+
+
 async def check_sign_in(request: Request, site: SiteContext, email: str, password: str) -> service.SignIn:
-    """Check the e-mail address and password, counted by the sign-in throttle first."""
-    return await service.check_password(
+    """Check the e-mail address and password, counted by the sign-in throttle first; when
+    this failure starts the account's waits, the holder is e-mailed an unlock link."""
+    result = await service.check_password(
         request.app.state.db,
         request.app.state.throttle,
         site,
@@ -99,6 +131,9 @@ async def check_sign_in(request: Request, site: SiteContext, email: str, passwor
         request_meta(request.scope),
         account=throttle_account(request, site, email),
     )
+    if result.waits_begin:
+        await offer_unlock(request, site, result.user)
+    return result
 
 
 @dataclass
@@ -114,7 +149,7 @@ class CountedAttempt:
     refusal: str | None = None
 
     async def failed(self, *, reason: str) -> None:
-        await service.failed(
+        waits_begin = await service.failed(
             self.request.app.state.db,
             self.site,
             self.reservation,
@@ -124,6 +159,8 @@ class CountedAttempt:
             reason=reason,
             meta=request_meta(self.request.scope),
         )
+        if waits_begin:
+            await offer_unlock(self.request, self.site, self.user)
 
     async def succeeded(self) -> None:
         await self.request.app.state.throttle.succeeded(
