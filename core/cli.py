@@ -312,6 +312,8 @@ def cmd_serve(args, settings: Settings) -> None:
     import uvicorn
 
     _registry(settings)  # fail here, readably, if a plugin cannot load
+    # the app's default public address (Settings.site_url) names the port it really serves on
+    os.environ["TESSERA_PORT"] = str(args.port or settings.port)
     uvicorn.run(
         "core.app:create_served_app",
         factory=True,

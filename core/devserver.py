@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from core.settings import REPO_ROOT, Settings
+from core.supervisor import Supervisor
 
 
 @dataclass(frozen=True)
@@ -665,8 +666,13 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
             pass
 
 
-def _child_env(settings: Settings) -> dict[str, str]:
+def _child_env(settings: Settings, port: int | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    if port is not None:
+        # The worker writes links into reminders with no request to copy the address from:
+        # without TESSERA_PUBLIC_URL it builds them from TESSERA_PORT, so it must be the
+        # port the web process really serves on, not the default.
+        env["TESSERA_PORT"] = str(port)
     env["TESSERA_DATABASE_URL"] = settings.database_url
     env["TESSERA_REDIS_URL"] = settings.redis_url
     # One key for both processes (otherwise each would pick its own random one).
@@ -801,21 +807,23 @@ def run_dev(settings: Settings, port: int) -> None:
         stopping.append(signum)
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    env = _child_env(settings)
+    env = _child_env(settings, port)
     children: dict[str, subprocess.Popen] = {}
     exit_code = 0
     try:
-        children["web"] = _start("web", ["serve", "--host", host, "--port", str(port)], env)
-        children["worker"] = _start("worker", ["worker"], env)
+        commands = {"web": ["serve", "--host", host, "--port", str(port)], "worker": ["worker"]}
+        # a crashed child is started again (core/supervisor.py) rather than stopping the rest
+        supervisor = Supervisor(lambda name: _start(name, commands[name], env), list(commands), say=say)
+        children = supervisor.processes()
         say(f"started web (pid {children['web'].pid}) and worker (pid {children['worker'].pid})")
 
         announced = False
         started = time.monotonic()
         while not stopping:
-            dead = [(name, proc.returncode) for name, proc in children.items() if proc.poll() is not None]
-            if dead:
-                name, code = dead[0]
-                say(f"the {name} process exited with status {code}; stopping the rest")
+            give_up = supervisor.check()
+            children.update(supervisor.processes())
+            if give_up:
+                say(give_up)
                 exit_code = 1
                 break
             if not announced:

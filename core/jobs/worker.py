@@ -8,13 +8,17 @@ many workers as the load needs; ``FOR UPDATE SKIP LOCKED`` shares the outbox bet
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import logging
+import signal
 from typing import Any
 
 from arq.connections import RedisSettings
-from arq.worker import Function, func
-from arq.worker import run_worker as arq_run_worker
+from arq.worker import Function, Worker, func
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.audit.seal import AuditSealer
 from core.db.session import Database
@@ -131,4 +135,80 @@ def run_worker(settings: Settings) -> None:
     logging.getLogger("arq").setLevel(logging.WARNING)
     logging.getLogger("tessera").setLevel(logging.INFO)
     worker_settings = build_worker_settings(settings, build_registry(settings))
-    arq_run_worker(worker_settings)
+    asyncio.run(serve_worker(worker_settings))
+
+
+#: seconds between reconnection attempts while Redis is unreachable (doubling up to the max)
+RECONNECT_FIRST, RECONNECT_MAX = 0.5, 10.0
+
+
+def redis_unreachable(exc: BaseException) -> bool:
+    """Redis went away (refused, reset, timed out): wait and connect again."""
+    return isinstance(exc, RedisConnectionError | RedisTimeoutError | ConnectionError | OSError)
+
+
+async def serve_worker(worker_settings: dict[str, Any], *, stop: asyncio.Event | None = None) -> None:
+    """Run arq workers until SIGINT/SIGTERM (or ``stop``), starting a new one whenever Redis
+    drops the current one: an outage pauses the jobs instead of ending the process. Jobs
+    running when the connection went are retried by arq (their in-progress mark expires),
+    and the outbox sweeper re-enqueues anything Redis lost.
+    """
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    delay = RECONNECT_FIRST
+    while not stop.is_set():
+        worker = Worker(**worker_settings, handle_signals=False)
+        run = asyncio.create_task(worker.async_run())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({run, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not run.done():  # asked to stop
+            await _close(worker, run, worker_settings, graceful=True)
+            return
+        failure = None if run.cancelled() else run.exception()
+        await _close(worker, run, worker_settings, graceful=False)
+        if failure is None:
+            return
+        if not redis_unreachable(failure):
+            raise failure
+        log.warning("Redis is unreachable (%s); reconnecting in %.1f s", type(failure).__name__, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        delay = min(delay * 2, RECONNECT_MAX)
+        if worker.jobs_complete or worker.jobs_failed:
+            delay = RECONNECT_FIRST
+
+
+async def _close(
+    worker: Worker, run: asyncio.Task, worker_settings: dict[str, Any], *, graceful: bool
+) -> None:
+    """Stop one arq worker. ``graceful``: arq's own close (waits for running jobs). After a
+    lost connection arq's close would fail on its first Redis call and skip the shutdown
+    hook, so the jobs are cancelled, the hook is run and the pool dropped here instead."""
+    if graceful:
+        try:
+            await worker.close()
+        except Exception as exc:  # Redis went away while stopping: fall through to the hard way
+            log.info("worker close failed (%s); stopping it without Redis", type(exc).__name__)
+        else:
+            run.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await run
+            return
+    run.cancel()
+    tasks = list(worker.tasks.values())
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await run
+    with contextlib.suppress(Exception):
+        await worker_settings["on_shutdown"](worker.ctx)
+    pool = worker._pool  # arq keeps it private; it must not leak a connection per outage
+    worker._pool = None
+    if pool is not None:
+        with contextlib.suppress(Exception):
+            await pool.close(close_connection_pool=True)

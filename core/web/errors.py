@@ -12,9 +12,13 @@ import json
 import logging
 import traceback
 
+import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import Scope, Send
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = logging.getLogger("tessera.errors")
@@ -180,7 +184,68 @@ def pool_timeout_handler(request: Request, exc: PoolTimeout) -> Response:
     return response
 
 
+#: seconds a client is asked to wait when a database or Redis is unreachable
+OUTAGE_RETRY_AFTER = 5
+
+
+def _database_unreachable(exc: DBAPIError) -> bool:
+    """A DBAPI error that means "no working connection", not "this statement failed"."""
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    cause = getattr(orig, "__cause__", None) or orig
+    return isinstance(
+        cause,
+        OSError
+        | asyncpg.exceptions.PostgresConnectionError
+        | asyncpg.exceptions.InterfaceError
+        | asyncpg.exceptions.CannotConnectNowError,
+    )
+
+
+def outage_response(request: Request, exc: Exception) -> Response:
+    """PostgreSQL or Redis is unreachable (refused, reset, timed out): the request could not
+    be handled and nothing was changed that the database kept, so answer 503 with
+    Retry-After instead of a 500. Token and session requests alike."""
+    log.warning("dependency unreachable (%s) on %s %s", type(exc).__name__, request.method, _route(request))
+    response = _respond(
+        request,
+        503,
+        "The service is briefly unavailable and did not handle this request. Please try again in a moment.",
+    )
+    response.headers["Retry-After"] = str(OUTAGE_RETRY_AFTER)
+    return response
+
+
+def database_error_handler(request: Request, exc: DBAPIError) -> Response:
+    if _database_unreachable(exc):
+        return outage_response(request, exc)
+    return internal_error_handler(request, exc)
+
+
+def connection_error_handler(request: Request, exc: Exception) -> Response:
+    """Redis errors, the ``OSError`` asyncpg raises when PostgreSQL refuses a connection and
+    asyncpg's own "connection is closed" errors when one dies under a request."""
+    if isinstance(
+        exc,
+        RedisConnectionError
+        | RedisTimeoutError
+        | ConnectionError
+        | TimeoutError
+        | asyncpg.exceptions.InterfaceError
+        | asyncpg.exceptions.PostgresConnectionError,
+    ):
+        return outage_response(request, exc)
+    return internal_error_handler(request, exc)
+
+
 EXCEPTION_HANDLERS = {
+    RedisConnectionError: connection_error_handler,
+    RedisTimeoutError: connection_error_handler,
+    OSError: connection_error_handler,
+    asyncpg.exceptions.InterfaceError: connection_error_handler,
+    asyncpg.exceptions.PostgresConnectionError: connection_error_handler,
+    DBAPIError: database_error_handler,
     HTTPException: http_exception_handler,
     PoolTimeout: pool_timeout_handler,
     Exception: internal_error_handler,
