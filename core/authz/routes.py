@@ -59,6 +59,11 @@ def _setup_url(request: Request, user_id: uuid.UUID, password_hash: str | None) 
     return f"{request.base_url}".rstrip("/") + SETUP_PATH + token
 
 
+def _clinic_roles(request: Request) -> tuple[str, ...]:
+    """The roles this clinic offers (a plugin's roles only where the plugin is enabled)."""
+    return request.app.state.authz.roles_for(site_of(request).enabled_plugins)
+
+
 async def _users_page(
     request: Request,
     db_session: DbSession,
@@ -74,7 +79,7 @@ async def _users_page(
         "core/users/list.html",
         page_title="Users",
         members=await members.list_members(db_session),
-        roles=request.app.state.authz.roles,
+        roles=_clinic_roles(request),
         can_write=request.app.state.authz.allowed(
             principal, site_of(request).tenant.id, "core:users", "write"
         ),
@@ -103,7 +108,7 @@ async def invite_from_form(request: Request, db_session: DbSession) -> Template:
             email=form.get("email"),
             name=form.get("name"),
             roles=form.getall("roles", []),
-            known_roles=request.app.state.authz.roles,
+            known_roles=_clinic_roles(request),
         )
     except members.MemberError as exc:
         await db_session.rollback()
@@ -123,7 +128,7 @@ async def change_from_form(request: Request, db_session: DbSession, user_id: Fro
             user_id,
             roles=form.getall("roles", []) if form.get("set_roles") else None,
             status=form.get("status") or None,
-            known_roles=request.app.state.authz.roles,
+            known_roles=_clinic_roles(request),
         )
     except members.MemberError as exc:
         await db_session.rollback()
@@ -166,7 +171,7 @@ async def invite_api(request: Request, db_session: DbSession, data: JSONBody[Inv
             email=data.email,
             name=data.name,
             roles=data.roles,
-            known_roles=request.app.state.authz.roles,
+            known_roles=_clinic_roles(request),
         )
     except members.MemberError as exc:
         raise _fail(exc) from None
@@ -187,7 +192,7 @@ async def change_api(
             user_id,
             roles=data.roles,
             status=data.status,
-            known_roles=request.app.state.authz.roles,
+            known_roles=_clinic_roles(request),
         )
     except members.MemberError as exc:
         raise _fail(exc) from None
