@@ -39,6 +39,7 @@ from core.web.context import TenantDirectory, request_session, site_of
 from core.web.errors import EXCEPTION_HANDLERS
 from core.web.hosts import host_middleware_factory
 from core.web.json_only import json_only_middleware
+from core.web.schema_scope import scope_renders
 from core.web.security_headers import add_security_headers
 
 
@@ -159,15 +160,17 @@ def create_app(
         dependencies={"db_session": Provide(provide_db_session)},
         template_config=TemplateConfig(directory=template_dirs, engine=JinjaTemplateEngine),
         exception_handlers={**EXCEPTION_HANDLERS, EmergencyAccessOffered: emergency_offer_handler},
-        openapi_config=OpenAPIConfig(
-            title="Tessera",
-            version=__version__,
-            # the API description is for signed-in members (and operators), not the public
-            openapi_router=Router(
-                path="/schema",
-                route_handlers=[],
-                guards=[per_site(tenant=requires_login, platform=requires_operator)],
-            ),
+        openapi_config=scope_renders(
+            OpenAPIConfig(
+                title="Tessera",
+                version=__version__,
+                # the API description is for signed-in members (and operators), not the public
+                openapi_router=Router(
+                    path="/schema",
+                    route_handlers=[],
+                    guards=[per_site(tenant=requires_login, platform=requires_operator)],
+                ),
+            )
         ),
         state=State(
             {

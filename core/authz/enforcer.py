@@ -140,6 +140,11 @@ class Authorizer:
         self.roles: tuple[str, ...] = tuple(
             dict.fromkeys([*declared, *sorted({rule[0] for rule in rules} - set(declared))])
         )
+        #: a role no default: the plugins whose permissions grant it (it exists where they do)
+        self._role_sources: dict[str, set[str]] = {}
+        for role, obj, _ in rules:
+            if role not in ROLE_NAMES:
+                self._role_sources.setdefault(role, set()).add(obj.partition(":")[0])
         #: (user, tenant) -> the roles the enforcer holds for it
         self._assigned: dict[tuple[str, str], frozenset[str]] = {}
         #: (roles, object, action) -> casbin's decision
@@ -179,6 +184,12 @@ class Authorizer:
         if rules:
             self.enforcer.add_grouping_policies(rules)
         self._assigned.update(seen)
+
+    def roles_for(self, enabled_plugins: Iterable[str]) -> tuple[str, ...]:
+        """The roles a clinic offers: the default roles, and a plugin's roles only where the
+        plugin (or core) is enabled."""
+        enabled = {"core", *enabled_plugins}
+        return tuple(r for r in self.roles if r in ROLE_NAMES or self._role_sources.get(r, set()) & enabled)
 
     def allowed(self, principal: Principal, tenant_id: uuid.UUID, obj: str, action: str) -> bool:
         """May ``principal`` do ``action`` on ``obj`` in ``tenant_id`` by its roles (and,

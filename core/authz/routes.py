@@ -64,11 +64,16 @@ async def _invite(request: Request, db_session: DbSession, *, email, name, roles
         email=email,
         name=name,
         roles=roles,
-        known_roles=request.app.state.authz.roles,
+        known_roles=_clinic_roles(request),
         settings=request.app.state.settings,
         invited_by=request.scope["state"]["principal"].user_id,
         grantable=_grantable(request),
     )
+
+
+def _clinic_roles(request: Request) -> tuple[str, ...]:
+    """The roles this clinic offers (a plugin's roles only where the plugin is enabled)."""
+    return request.app.state.authz.roles_for(site_of(request).enabled_plugins)
 
 
 async def _users_page(
@@ -86,7 +91,7 @@ async def _users_page(
         page_title="Users",
         members=await members.list_members(db_session),
         invitations=await members.list_invitations(db_session),
-        roles=request.app.state.authz.roles,
+        roles=_clinic_roles(request),
         can_write=request.app.state.authz.allowed(
             principal, site_of(request).tenant.id, "core:users", "write"
         ),
@@ -133,7 +138,7 @@ async def change_from_form(request: Request, db_session: DbSession, user_id: Fro
             user_id,
             roles=form.getall("roles", []) if form.get("set_roles") else None,
             status=form.get("status") or None,
-            known_roles=request.app.state.authz.roles,
+            known_roles=_clinic_roles(request),
             grantable=_grantable(request),
         )
     except members.MemberError as exc:
@@ -214,7 +219,7 @@ async def change_api(
             user_id,
             roles=data.roles,
             status=data.status,
-            known_roles=request.app.state.authz.roles,
+            known_roles=_clinic_roles(request),
             grantable=_grantable(request),
         )
     except members.MemberError as exc:
