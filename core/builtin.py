@@ -122,15 +122,43 @@ def tessera_permissions():
     return [
         Permission("core:users", ("read", "write"), "See and manage the clinic's users and roles"),
         Permission("core:settings", ("read", "write"), "Clinic settings: profile, session and MFA policy"),
+        # Minimum necessary (docs/security.md, "Role matrix"): the record is split by who
+        # needs which part. The front desk keeps demographics and coverage and may only
+        # *report* an allergy the patient states at intake; the biller sees demographics,
+        # coverage and diagnoses (the problem list), not allergies or medications.
         Permission(
             "core:patients",
             ("read", "write"),
-            "Patient records: demographics, coverage, allergies, problems, medications",
+            "Patient demographics and contacts; merge and inactivate records",
             default_grants={
                 "clinician": ("read", "write"),
                 "front_desk": ("read", "write"),
                 "biller": ("read",),
             },
+        ),
+        Permission(
+            "core:coverage",
+            ("read", "write"),
+            "Insurance coverage of a patient",
+            default_grants={"clinician": ("read",), "front_desk": ("read", "write"), "biller": ("read",)},
+        ),
+        Permission(
+            "core:problems",
+            ("read", "write"),
+            "Problem list (diagnoses, ICD-10-CM)",
+            default_grants={"clinician": ("read", "write"), "biller": ("read",)},
+        ),
+        Permission(
+            "core:allergies",
+            ("read", "write", "report"),
+            "Allergies; 'report' adds one the patient states, marked patient-reported for a clinician to confirm",
+            default_grants={"clinician": ("read", "write", "report"), "front_desk": ("report",)},
+        ),
+        Permission(
+            "core:medications",
+            ("read", "write"),
+            "Medication list",
+            default_grants={"clinician": ("read", "write")},
         ),
         Permission(
             "core:encounters",

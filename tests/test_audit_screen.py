@@ -196,9 +196,11 @@ async def test_csv_export_streams_the_filtered_set_and_is_audited(db, make_tenan
     assert event.detail["rows"] == 4 and event.detail["filters"] == {"patient": str(patient)}
 
 
-async def test_who_accessed_this_record(db, make_tenant, make_user, client_as):
+async def test_who_accessed_this_record(db, make_tenant, make_user, client_as, owner_engine):
+    from tests.test_encounters_api import add_patient
+
     tenant, owner, clinician = await _setup(db, make_tenant, make_user)
-    patient, other = uuid.uuid4(), uuid.uuid4()
+    patient, other = await add_patient(owner_engine, tenant), uuid.uuid4()
     await _event(db, tenant, clinician, patient_id=patient, action="read")
     await _event(db, tenant, clinician, patient_id=patient, action="update")
     await _event(db, tenant, owner, patient_id=patient, action="read", emergency=True, reason="after hours")
@@ -270,7 +272,9 @@ async def test_other_tenants_events_are_invisible(db, make_tenant, make_user, cl
     async with await client_as(tenant, owner) as client:
         exported = await client.get("/api/audit.csv")
         assert (await client.get("/api/audit", params={"patient": str(patient)})).json()["total"] == 0
-        assert (await client.get(f"/api/audit/patients/{patient}")).json()["total"] == 0
+        # "who accessed this record" is for this clinic's records: another clinic's is 404
+        assert (await client.get(f"/api/audit/patients/{patient}")).status_code == 404
+        assert (await client.get(f"/audit/patients/{patient}")).status_code == 404
     assert str(patient) not in exported.text and other_clinician.email not in exported.text
 
 

@@ -63,7 +63,7 @@ def form_field(html: str, field_id: str) -> str:
 
 async def test_every_patient_screen_is_audited(db, make_tenant, make_user, client_as, csrf_headers):
     tenant = await make_tenant()
-    desk = await make_user(tenant, roles=("front_desk",))
+    desk = await make_user(tenant, roles=("front_desk", "clinician"))
     since = dt.datetime.now(dt.UTC)
     async with await client_as(tenant, desk) as c:
         headers = await csrf_headers(c)
@@ -325,7 +325,7 @@ async def test_duplicate_warning_then_create_anyway(db, make_tenant, make_user, 
 
 async def test_chart_header_and_panels(db, make_tenant, make_user, client_as, csrf_headers):
     tenant = await make_tenant()
-    desk = await make_user(tenant, roles=("front_desk",))
+    desk = await make_user(tenant, roles=("front_desk", "clinician"))
     zone = "Pacific/Kiritimati"  # UTC+14: its date is ahead of UTC's for most of the day
     async with db.session() as session:
         await session.execute(update(Tenant).where(Tenant.id == tenant.id).values(time_zone=zone))
@@ -374,7 +374,7 @@ async def test_chart_header_and_panels(db, make_tenant, make_user, client_as, cs
 
 async def test_chart_forms_show_errors_inline(db, make_tenant, make_user, client_as, csrf_headers):
     tenant = await make_tenant()
-    desk = await make_user(tenant, roles=("front_desk",))
+    desk = await make_user(tenant, roles=("front_desk", "clinician"))
     pid = await add_patient(db, tenant)
     async with await client_as(tenant, desk) as c:
         headers = await csrf_headers(c)
@@ -443,7 +443,7 @@ async def test_another_clinics_patient_is_404_and_audited(
 ):
     mine = await make_tenant()
     theirs = await make_tenant()
-    desk = await make_user(mine, roles=("front_desk",))
+    desk = await make_user(mine, roles=("front_desk", "clinician"))
     foreign = await add_patient(db, theirs, given_name="Other", family_name="Clinic")
     since = dt.datetime.now(dt.UTC)
     async with await client_as(mine, desk) as c:

@@ -48,7 +48,7 @@ async def _add_change_list(c, pid, kind):
 
 async def test_every_patient_route_is_audited(db, make_tenant, make_user, client_for):
     tenant = await make_tenant()
-    user = await make_user(tenant, roles=("clinician",))
+    user = await make_user(tenant, roles=("clinician", "front_desk"))
     with tenant_scope(tenant.id):
         async with db.session() as session:
             token, _ = await create_token(session, user_id=user.id, name="audit coverage")

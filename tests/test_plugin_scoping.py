@@ -8,12 +8,12 @@ import uuid
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
-from tenants.plugins import enable_plugin
-from tenants.registry import get_tenant
 
 from core.app import build_registry, create_app
 from core.auth.sessions import COOKIE_NAME
 from core.authz.enforcer import Authorizer
+from core.lifecycle.plugins import enable_plugin
+from core.lifecycle.registry import get_tenant
 from core.plugins.failures import PluginFailure, _count
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from litestar import Request, get
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import ClientException
+from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream, Template
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -202,7 +202,16 @@ async def audit_export(request: Request, db_session: DbSession, filters: Filters
 
 
 async def _patient_access(request: Request, db_session: AsyncSession, patient_id: str, filters: AuditFilters):
+    from sqlalchemy import select
+
+    from core.patients.models import Patient
+
     pid = _patient_id(patient_id)
+    # "who accessed this record" is about a record of this clinic: another clinic's (or no)
+    # patient is 404 like everywhere else (the audit page's patient filter still finds
+    # attempts on ids that are not this clinic's)
+    if await db_session.scalar(select(Patient.id).where(Patient.id == pid)) is None:
+        raise NotFoundException(detail="No such patient in this clinic.")
     filters = dataclasses.replace(filters, patient=str(pid), patient_id=pid)
     events, total = await page_of(db_session, filters)
     await record(

@@ -34,6 +34,8 @@ SEX_AT_BIRTH = ("F", "M", "X", "unknown")
 PATIENT_STATUSES = ("active", "inactive")
 RECORD_STATUSES = ("active", "inactive")
 ALLERGY_STATUSES = ("active", "inactive", "resolved")
+#: who vouches for an allergy: a clinician, or only the patient's own report at intake
+ALLERGY_VERIFICATIONS = ("confirmed", "patient-reported")
 ALLERGY_SEVERITIES = ("mild", "moderate", "severe")
 PROBLEM_STATUSES = ("active", "inactive", "resolved")
 MEDICATION_STATUSES = ("active", "inactive", "completed")
@@ -182,6 +184,7 @@ class PatientAllergy(Timestamps, TenantModel):
         _patient_fk("patient_allergies"),
         CheckConstraint(_in("status", ALLERGY_STATUSES), name="status_known"),
         CheckConstraint(f"severity IS NULL OR {_in('severity', ALLERGY_SEVERITIES)}", name="severity_known"),
+        CheckConstraint(_in("verification", ALLERGY_VERIFICATIONS), name="verification_known"),
         Index("ix_patient_allergies_patient", "tenant_id", "patient_id"),
     )
 
@@ -190,6 +193,7 @@ class PatientAllergy(Timestamps, TenantModel):
     reaction: Mapped[str | None] = mapped_column(Text)
     severity: Mapped[str | None] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    verification: Mapped[str] = mapped_column(String(16), default="confirmed", server_default="confirmed")
 
 
 class PatientProblem(Timestamps, TenantModel):

@@ -1,7 +1,11 @@
 """The patients JSON API (HTML pages come separately and reuse ``services``).
 
 Every handler that touches a patient is marked ``opt={"phi": True}`` and records an audit
-event (see ``services``); reads need ``core:patients read``, changes ``core:patients write``.
+event (see ``services``). Demographics and contacts need ``core:patients`` read / write;
+each other kind of row has its own permission (``services.Kind.permission``: coverage,
+problems, allergies, medications), so a role sees only the parts of the chart it needs.
+An allergy is added with ``core:allergies report``; a caller without ``write`` gets it
+stored as ``patient-reported`` (the front desk's intake entry).
 
     GET    /api/patients?q=&birth_date=&mrn=&status=&limit=&offset=   search (paginated)
     POST   /api/patients                                            create (409 on a likely duplicate)
@@ -25,7 +29,7 @@ from litestar import Request, Response, Router, get, patch, post
 from litestar.exceptions import ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from core.authz.guards import requires
+from core.authz.guards import may, requires
 from core.patients import icd10, services
 from core.patients import schemas as s
 from core.patients.services import PatientError
@@ -157,8 +161,11 @@ async def merge_patient(
 def _record_routes(kind: services.Kind, create_type: type, update_type: type) -> list:
     path = f"/patients/{{patient_id:uuid}}/{kind.name}"
     out_type = kind.out
+    read_guard = [requires(kind.permission, "read")]
+    add_guard = [requires(kind.permission, kind.add_action)]
+    write_guard = [requires(kind.permission, "write")]
 
-    @get(path, name=f"patients:{kind.name}:list", guards=READ, opt=PHI, tags=TAGS)
+    @get(path, name=f"patients:{kind.name}:list", guards=read_guard, opt=PHI, tags=TAGS)
     async def list_records(
         patient_id: FromPath[uuid.UUID], db_session: DbSession, status: FromQuery[str | None] = None
     ) -> list[out_type]:
@@ -166,16 +173,23 @@ def _record_routes(kind: services.Kind, create_type: type, update_type: type) ->
         await db_session.commit()
         return [s.to_out(out_type, row) for row in rows]
 
-    @post(path, name=f"patients:{kind.name}:create", guards=WRITE, opt=PHI, tags=TAGS)
+    @post(path, name=f"patients:{kind.name}:create", guards=add_guard, opt=PHI, tags=TAGS)
     async def add_record(
-        patient_id: FromPath[uuid.UUID], data: JSONBody[create_type], db_session: DbSession
+        request: Request, patient_id: FromPath[uuid.UUID], data: JSONBody[create_type], db_session: DbSession
     ) -> out_type:
-        row = await services.add_record(db_session, kind, patient_id, data)
+        reported_only = kind.add_action != "write" and not may(request, kind.permission, "write")
+        row = await services.add_record(db_session, kind, patient_id, data, reported_only=reported_only)
         out = s.to_out(out_type, row)
         await db_session.commit()
         return out
 
-    @patch(path + "/{record_id:uuid}", name=f"patients:{kind.name}:update", guards=WRITE, opt=PHI, tags=TAGS)
+    @patch(
+        path + "/{record_id:uuid}",
+        name=f"patients:{kind.name}:update",
+        guards=write_guard,
+        opt=PHI,
+        tags=TAGS,
+    )
     async def update_record(
         patient_id: FromPath[uuid.UUID],
         record_id: FromPath[uuid.UUID],

@@ -31,6 +31,8 @@ PatientStatus = Literal["active", "inactive"]
 RecordStatus = Literal["active", "inactive"]
 AllergyStatus = Literal["active", "inactive", "resolved"]
 Severity = Literal["mild", "moderate", "severe"]
+#: "patient-reported": recorded at intake from what the patient said, for a clinician to confirm
+AllergyVerification = Literal["confirmed", "patient-reported"]
 ProblemStatus = Literal["active", "inactive", "resolved"]
 MedicationStatus = Literal["active", "inactive", "completed"]
 Priority = Literal["primary", "secondary", "tertiary"]
@@ -230,6 +232,8 @@ class AllergyIn(Forbid):
     reaction: ShortText | None = None
     severity: Severity | None = None
     status: AllergyStatus = "active"
+    #: forced to "patient-reported" when the caller may only report allergies (front desk)
+    verification: AllergyVerification = "confirmed"
 
 
 class AllergyUpdate(Forbid):
@@ -237,6 +241,7 @@ class AllergyUpdate(Forbid):
     reaction: ShortText | UnsetType | None = UNSET
     severity: Severity | UnsetType | None = UNSET
     status: AllergyStatus | UnsetType = UNSET
+    verification: AllergyVerification | UnsetType = UNSET
 
 
 class AllergyOut(Struct, kw_only=True):
@@ -246,6 +251,7 @@ class AllergyOut(Struct, kw_only=True):
     reaction: str | None
     severity: str | None
     status: str
+    verification: str
     created_at: dt.datetime
     updated_at: dt.datetime
 

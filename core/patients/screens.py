@@ -511,15 +511,19 @@ async def _plugin_panels(request: Request, patient: s.PatientOut) -> list[dict[s
 async def _chart(
     request: Request, session, patient_id: uuid.UUID, forms: dict[str, FormState] | None = None
 ) -> Template:
-    """The whole chart page; every section read here is audited by the services."""
+    """The whole chart page; every section read here is audited by the services. A section
+    the caller's roles do not read is neither read nor shown (minimum necessary)."""
+    can_read = _chart_reads(request)
     try:
         patient = await services.read_patient(session, patient_id)
         records = {
-            kind: await _records(session, patient_id, kind, patient_known=True) for kind in CHART_KINDS
+            kind: await _records(session, patient_id, kind, patient_known=True)
+            for kind in CHART_KINDS
+            if can_read[kind]
         }
     except NotFoundError as exc:
         raise _not_found(exc) from None
-    encounters = await _encounters(request, session, patient_id)
+    encounters = await _encounters(request, session, patient_id) if can_read["encounters"] else []
     await session.commit()
     panels = await _plugin_panels(request, patient)
     alerts = await header_items(request, patient)
@@ -540,8 +544,25 @@ async def _chart(
         sex=SEX_LABELS.get(patient.sex_at_birth, patient.sex_at_birth),
         can_write=_may(request, "core:patients", "write"),
         can_audit=_may(request, "core:audit", "read"),
+        can_read=can_read,
+        can_add=_chart_adds(request),
         **_header_context(records),
     )
+
+
+def _chart_reads(request: Request) -> dict[str, bool]:
+    """Which of the chart's sections the caller may read."""
+    reads = {kind: _may(request, services.KINDS[kind].permission, "read") for kind in CHART_KINDS}
+    reads["encounters"] = _may(request, "core:encounters", "read")
+    return reads
+
+
+def _chart_adds(request: Request) -> dict[str, bool]:
+    """Which of the chart's add forms the caller may use."""
+    return {
+        kind: _may(request, services.KINDS[kind].permission, services.KINDS[kind].add_action)
+        for kind in ADD_FORMS
+    }
 
 
 @phi_route
@@ -553,11 +574,16 @@ async def chart(request: Request, db_session: DbSession, patient_id: FromPath[uu
 
 async def _add(request: Request, session, patient_id: uuid.UUID, kind: str) -> Response:
     spec = ADD_FORMS[kind]
+    permission = services.KINDS[kind].permission
+    # the front desk reports an allergy (stored as patient-reported) and reads no list back
+    reported_only = not _may(request, permission, "write")
     form = read_form(await request.form(), spec.struct, spec.fields, spec.prefix)
     added = None
     if form.data is not None:
         try:
-            row = await services.add_record(session, services.KINDS[kind], patient_id, form.data)
+            row = await services.add_record(
+                session, services.KINDS[kind], patient_id, form.data, reported_only=reported_only
+            )
             added = s.to_out(services.KINDS[kind].out, row)
             await session.commit()
         except NotFoundError as exc:
@@ -572,8 +598,13 @@ async def _add(request: Request, session, patient_id: uuid.UUID, kind: str) -> R
     if added is not None:
         form = _blank_forms()[kind]
         form.notice = spec.added.format(**msgspec.structs.asdict(added))
+    readable = _may(request, permission, "read")
     try:
-        records = {kind: await _records(session, patient_id, kind)}
+        if readable:
+            records = {kind: await _records(session, patient_id, kind)}
+        else:
+            await services.get_patient(session, patient_id)
+            records = {kind: [added] if added is not None else []}
     except NotFoundError as exc:
         raise _not_found(exc) from None
     await session.commit()
@@ -582,9 +613,11 @@ async def _add(request: Request, session, patient_id: uuid.UUID, kind: str) -> R
         "records": records,
         "forms": {kind: form},
         "can_write": True,
+        "can_read": {kind: readable},
+        "can_add": {kind: True},
         "panel": spec.panel,
         # on success the header's badges change too: sent out of band
-        "oob": added is not None and spec.header is not None,
+        "oob": readable and added is not None and spec.header is not None,
         "oob_template": spec.header,
         **_header_context(records),
     }
@@ -597,7 +630,7 @@ async def _add(request: Request, session, patient_id: uuid.UUID, kind: str) -> R
 @post(
     "/patients/{patient_id:uuid}/allergies",
     name="patients:screen:add-allergy",
-    guards=WRITE,
+    guards=[requires("core:allergies", "report")],
     include_in_schema=False,
     status_code=200,
 )
@@ -609,7 +642,7 @@ async def add_allergy(request: Request, db_session: DbSession, patient_id: FromP
 @post(
     "/patients/{patient_id:uuid}/coverages",
     name="patients:screen:add-coverage",
-    guards=WRITE,
+    guards=[requires("core:coverage", "write")],
     include_in_schema=False,
     status_code=200,
 )
@@ -621,7 +654,7 @@ async def add_coverage(request: Request, db_session: DbSession, patient_id: From
 @post(
     "/patients/{patient_id:uuid}/problems",
     name="patients:screen:add-problem",
-    guards=WRITE,
+    guards=[requires("core:problems", "write")],
     include_in_schema=False,
     status_code=200,
 )

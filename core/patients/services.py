@@ -514,16 +514,42 @@ class Kind:
     out: type
     resource_type: str
     required: tuple[str, ...]
+    #: the permission object guarding these rows (minimum necessary: docs/security.md)
+    permission: str
+    #: the action that adds a row ("report" for allergies: the front desk's intake entry)
+    add_action: str = "write"
 
 
 KINDS = {
     k.name: k
     for k in (
-        Kind("contacts", PatientContact, s.ContactOut, "patient_contact", ("name",)),
-        Kind("coverages", PatientCoverage, s.CoverageOut, "patient_coverage", ("payer_name", "member_id")),
-        Kind("allergies", PatientAllergy, s.AllergyOut, "patient_allergy", ("substance",)),
-        Kind("problems", PatientProblem, s.ProblemOut, "patient_problem", ("code",)),
-        Kind("medications", PatientMedication, s.MedicationOut, "patient_medication", ("name",)),
+        Kind("contacts", PatientContact, s.ContactOut, "patient_contact", ("name",), "core:patients"),
+        Kind(
+            "coverages",
+            PatientCoverage,
+            s.CoverageOut,
+            "patient_coverage",
+            ("payer_name", "member_id"),
+            "core:coverage",
+        ),
+        Kind(
+            "allergies",
+            PatientAllergy,
+            s.AllergyOut,
+            "patient_allergy",
+            ("substance",),
+            "core:allergies",
+            add_action="report",
+        ),
+        Kind("problems", PatientProblem, s.ProblemOut, "patient_problem", ("code",), "core:problems"),
+        Kind(
+            "medications",
+            PatientMedication,
+            s.MedicationOut,
+            "patient_medication",
+            ("name",),
+            "core:medications",
+        ),
     )
 }
 KIND_BY_MODEL = {k.model: k.name for k in KINDS.values()}
@@ -620,10 +646,16 @@ async def _priority_free(session: AsyncSession, patient_id: uuid.UUID, priority:
         )
 
 
-async def add_record(session: AsyncSession, kind: Kind, patient_id: uuid.UUID, data) -> Any:
+async def add_record(
+    session: AsyncSession, kind: Kind, patient_id: uuid.UUID, data, *, reported_only: bool = False
+) -> Any:
+    """Add a row of ``kind``. ``reported_only``: the caller may only *report* (an allergy
+    the patient states at intake); the row is stored as patient-reported, whatever was sent."""
     patient = await get_patient(session, patient_id, attempted="update", for_update=True)
     _writable(patient)
     values = _clean({n: getattr(data, n) for n in data.__struct_fields__}, kind.required)
+    if reported_only:
+        values["verification"] = "patient-reported"
     values = await _validate(session, kind, None, values)
     if kind.name == "coverages":
         await _priority_free(session, patient.id, values["priority"])

@@ -6,8 +6,14 @@ like a password: 32 random bytes, shown once when the feed is created, stored on
 SHA-256. The feed route is public; the tenant comes from the Host like every request, and
 the digest is looked up in that tenant's scope, so a token of one clinic answers 404 on
 another's host, as does an unknown or revoked one. Events name the patient by initials
-unless the feed was created with ``show_names`` (a calendar on a phone is outside the
-clinic's control), cover 30 days back to 180 days ahead, and every fetch is audited.
+(a calendar on a phone is outside the clinic's control), cover 30 days back to 180 days
+ahead, and every fetch is audited.
+
+Full names are opt-in twice (minimum necessary, docs/security.md): the clinic allows them
+(scheduling setting ``feed_names``), and a feed is created with ``show_names``. Such a
+feed expires ``feed_names_days`` (default 90) after it was made and then answers 404 like
+a revoked one; if the clinic withdraws ``feed_names``, existing feeds fall back to
+initials at once.
 
 Who manages feeds (``scheduling:feeds``): a clinician their own provider's feeds; the
 owner and the front desk anyone's.
@@ -44,6 +50,7 @@ from core.plugin_api import (
     may,
     page,
     phi_route,
+    plugin_config,
     provider_names,
     public,
     record,
@@ -63,6 +70,8 @@ FEED_PAST = dt.timedelta(days=30)
 FEED_AHEAD = dt.timedelta(days=180)
 # scheduling:feeds "manage" (owner, front desk) manages every provider's feeds; anyone else
 # with scheduling:feeds only their own
+#: how long a feed carrying full names lives unless the clinic sets ``feed_names_days``
+NAMED_FEED_DAYS = 90
 #: RFC 5545 section 3.8.1.11 status of an event, by appointment status. A no-show frees
 #: the time like a cancellation, so the calendar shows it as cancelled too.
 ICS_STATUS = {
@@ -83,6 +92,28 @@ def token_digest(token: str) -> str:
 def initials(given: str, family: str) -> str:
     """ "Ada Example" -> "A.E." (first letter of each part of the name)."""
     return "".join(f"{part[0].upper()}." for part in (given, family) if part)
+
+
+# -- names in feeds: the clinic's opt-in and the lifetime ------------------------------------
+
+
+def names_allowed(config: dict[str, Any]) -> bool:
+    """Whether the clinic allows feeds that carry patients' full names."""
+    return config.get("feed_names") is True
+
+
+def named_feed_lifetime(config: dict[str, Any]) -> dt.timedelta:
+    return dt.timedelta(days=int(config.get("feed_names_days") or NAMED_FEED_DAYS))
+
+
+def feed_expires_at(feed: IcsFeed, config: dict[str, Any]) -> dt.datetime | None:
+    """When a feed stops answering: only feeds with full names expire."""
+    return feed.created_at + named_feed_lifetime(config) if feed.show_names else None
+
+
+def shows_names(feed: IcsFeed, config: dict[str, Any]) -> bool:
+    """Names go out only while both the feed and the clinic say so."""
+    return feed.show_names and names_allowed(config)
 
 
 # -- who may manage which provider's feeds -----------------------------------------------
@@ -183,7 +214,9 @@ async def live_feed(session: AsyncSession, token: str) -> IcsFeed | None:
     )
 
 
-async def feed_events(session: AsyncSession, feed: IcsFeed, now: dt.datetime) -> list[Event]:
+async def feed_events(
+    session: AsyncSession, feed: IcsFeed, now: dt.datetime, *, names: bool = False
+) -> list[Event]:
     """The provider's appointments from ``now - FEED_PAST`` to ``now + FEED_AHEAD``, one
     query joining what each event names."""
     rows = await session.execute(
@@ -200,7 +233,7 @@ async def feed_events(session: AsyncSession, feed: IcsFeed, now: dt.datetime) ->
     )
     events = []
     for appointment, given, family, type_name, location_name in rows:
-        who = f"{given} {family}" if feed.show_names else initials(given, family)
+        who = f"{given} {family}" if names else initials(given, family)
         summary = f"{type_name} \u2013 {who}"
         if appointment.status == "no-show":
             summary = f"No-show: {summary}"
@@ -222,7 +255,10 @@ async def feed_events(session: AsyncSession, feed: IcsFeed, now: dt.datetime) ->
     return events
 
 
-def feed_json(feed: IcsFeed, provider_name: str | None = None, url: str | None = None) -> dict[str, Any]:
+def feed_json(
+    feed: IcsFeed, provider_name: str | None = None, url: str | None = None, *, config: dict[str, Any]
+) -> dict[str, Any]:
+    expires = feed_expires_at(feed, config)
     body: dict[str, Any] = {
         "id": str(feed.id),
         "provider_id": str(feed.provider_id),
@@ -232,6 +268,7 @@ def feed_json(feed: IcsFeed, provider_name: str | None = None, url: str | None =
         "created_at": feed.created_at.isoformat(),
         "revoked_at": feed.revoked_at.isoformat() if feed.revoked_at else None,
         "last_used_at": feed.last_used_at.isoformat() if feed.last_used_at else None,
+        "expires_at": expires.isoformat() if expires else None,
     }
     if url is not None:
         body["url"] = url
@@ -244,11 +281,19 @@ def feed_url(request: Request, token: str) -> str:
     return f"{base}/scheduling/feeds/{token}.ics"
 
 
-def _read_feed_input(data: Any) -> tuple[uuid.UUID, str | None, bool]:
+NAMES_REFUSED = (
+    "this clinic does not allow patients' names in calendar feeds (the owner can allow them "
+    "in the scheduling settings, feed_names); leave it off and the feed shows initials"
+)
+
+
+def _read_feed_input(data: Any, config: dict[str, Any]) -> tuple[uuid.UUID, str | None, bool]:
     reader = Reader(data, allowed={"provider_id", "label", "show_names"})
     provider_id = reader.uuid("provider_id", required=True)
     label = reader.text("label", max_length=80)
     show_names = reader.boolean("show_names", default=False)
+    if show_names and not names_allowed(config):
+        reader.error("show_names", NAMES_REFUSED)
     reader.raise_if_any()
     return provider_id, label, bool(show_names)
 
@@ -269,14 +314,20 @@ async def list_feeds_api(request: Request, db_session: DbSession) -> dict[str, A
     """The feeds of the providers the caller manages (never their URLs: only the digest
     is stored)."""
     names = await manageable_providers(db_session, request)
-    return {"items": [feed_json(f, names.get(f.provider_id)) for f in await feeds_of(db_session, names)]}
+    config = plugin_config(request, "scheduling")
+    return {
+        "items": [
+            feed_json(f, names.get(f.provider_id), config=config) for f in await feeds_of(db_session, names)
+        ]
+    }
 
 
 @post("/api/scheduling/feeds", name="scheduling:api-feed-create", guards=[WRITE], status_code=201)
 async def create_feed_api(request: Request, db_session: DbSession, data: JSONBody[Any]) -> dict[str, Any]:
     """``{provider_id, label?, show_names?}``: create a feed; the answer's ``url`` is the
     only time the secret is shown."""
-    provider_id, label, show_names = _read_feed_input(data)
+    config = plugin_config(request, "scheduling")
+    provider_id, label, show_names = _read_feed_input(data, config)
     await _check_may_manage(db_session, request, provider_id)
     new_feed, token = await create_feed(
         db_session,
@@ -286,7 +337,7 @@ async def create_feed_api(request: Request, db_session: DbSession, data: JSONBod
         created_by=_principal(request).user_id,
     )
     names = await provider_names(db_session, [provider_id])
-    body = feed_json(new_feed, names.get(provider_id), feed_url(request, token))
+    body = feed_json(new_feed, names.get(provider_id), feed_url(request, token), config=config)
     await db_session.commit()
     return body
 
@@ -302,7 +353,7 @@ async def revoke_feed_api(
 ) -> dict[str, Any]:
     target = await _owned_feed(db_session, request, feed_id)
     await revoke_feed(db_session, target)
-    body = feed_json(target)
+    body = feed_json(target, config=plugin_config(request, "scheduling"))
     await db_session.commit()
     return body
 
@@ -317,9 +368,9 @@ async def revoke_feed_api(
     guards=[public("calendar feed: the secret token in the URL is the credential")],
     include_in_schema=False,
 )
-async def calendar_feed(db_session: DbSession, token: FromPath[str]) -> Response:
-    """The feed as ``text/calendar``. Unknown, revoked and other clinics' tokens all answer
-    the same 404, so the answer tells nothing about which tokens exist."""
+async def calendar_feed(request: Request, db_session: DbSession, token: FromPath[str]) -> Response:
+    """The feed as ``text/calendar``. Unknown, revoked, expired and other clinics' tokens
+    all answer the same 404, so the answer tells nothing about which tokens exist."""
     secret = token.removesuffix(".ics")
     if secret == token or not secret:
         raise NotFoundException(detail="No such calendar feed.")
@@ -327,7 +378,12 @@ async def calendar_feed(db_session: DbSession, token: FromPath[str]) -> Response
     if found is None:
         raise NotFoundException(detail="No such calendar feed.")
     now = utcnow()
-    events = await feed_events(db_session, found, now)
+    config = plugin_config(request, "scheduling")
+    expires = feed_expires_at(found, config)
+    if expires is not None and expires <= now:
+        raise NotFoundException(detail="No such calendar feed.")
+    names_shown = shows_names(found, config)
+    events = await feed_events(db_session, found, now, names=names_shown)
     names = await provider_names(db_session, [found.provider_id])
     await db_session.execute(update(IcsFeed).where(IcsFeed.id == found.id).values(last_used_at=now))
     await record(
@@ -335,7 +391,7 @@ async def calendar_feed(db_session: DbSession, token: FromPath[str]) -> Response
         action="read",
         resource_type="scheduling:feed",
         resource_id=found.id,
-        detail={"events": len(events), "provider_id": str(found.provider_id), "show_names": found.show_names},
+        detail={"events": len(events), "provider_id": str(found.provider_id), "show_names": names_shown},
     )
     await db_session.commit()
     body = calendar(events, name=names.get(found.provider_id, "Appointments"))
@@ -362,7 +418,8 @@ async def _feeds_page(
     status: int = 200,
 ) -> Template:
     names = await manageable_providers(db_session, request)
-    feeds = [feed_json(f, names.get(f.provider_id)) for f in await feeds_of(db_session, names)]
+    config = plugin_config(request, "scheduling")
+    feeds = [feed_json(f, names.get(f.provider_id), config=config) for f in await feeds_of(db_session, names)]
     response = await page(
         request,
         "scheduling/feeds.html",
@@ -373,6 +430,8 @@ async def _feeds_page(
         errors=errors or {},
         created=created,
         manages_all=manages_every_feed(request),
+        names_allowed=names_allowed(config),
+        names_days=named_feed_lifetime(config).days,
     )
     response.status_code = status
     return response
@@ -391,13 +450,15 @@ async def create_feed_form(request: Request, db_session: DbSession) -> Template:
         "label": str(form.get("label") or ""),
         "show_names": form.get("show_names") == "on",
     }
+    config = plugin_config(request, "scheduling")
     try:
         provider_id, label, show_names = _read_feed_input(
             {
                 "provider_id": values["provider_id"] or None,
                 "label": values["label"],
                 "show_names": values["show_names"],
-            }
+            },
+            config,
         )
     except FieldErrors as exc:  # shown next to the fields, what was typed kept
         errors = {e["field"]: e["reason"] for e in exc.extra or []}
@@ -418,7 +479,7 @@ async def create_feed_form(request: Request, db_session: DbSession) -> Template:
         show_names=show_names,
         created_by=_principal(request).user_id,
     )
-    created = feed_json(new_feed, names[provider_id], feed_url(request, token))
+    created = feed_json(new_feed, names[provider_id], feed_url(request, token), config=config)
     await db_session.commit()
     return await _feeds_page(request, db_session, created=created)
 

@@ -26,6 +26,18 @@ manifest = Manifest(
                 "enum": [5, 10, 15, 20, 30, 60],
                 "description": "Granularity of offered start times and of the calendar grid.",
             },
+            "feed_names": {
+                "type": "boolean",
+                "description": "Allow calendar feeds that carry patients' full names (off: initials "
+                "only). Such feeds expire after feed_names_days; turning this off makes every feed "
+                "show initials at once.",
+            },
+            "feed_names_days": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 365,
+                "description": "Days a calendar feed with full names works after it is created (default 90).",
+            },
             "reminders": {
                 "type": "array",
                 "maxItems": 6,

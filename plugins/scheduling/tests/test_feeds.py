@@ -11,7 +11,7 @@ import re
 
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from core.tenancy import tenant_scope
 from plugins.scheduling.models import IcsFeed
@@ -122,14 +122,69 @@ async def test_a_feed_is_created_once_read_without_login_and_audited(app, db, cl
             assert (await session.scalar(select(IcsFeed))).last_used_at is not None
 
 
-async def test_show_names_puts_full_names_in_events(app, db, clinic, client_for):
+async def configure(db, registry, clinic, **config) -> None:
+    """Set the clinic's scheduling configuration through the real enabling service."""
+    from core.lifecycle.plugins import enable_plugin
+
+    async with db.session() as session:
+        await enable_plugin(session, registry, clinic.tenant, "scheduling", config=config)
+        await session.commit()
+
+
+async def test_show_names_puts_full_names_in_events(app, db, registry, clinic, client_for):
     await add_appointment(db, clinic, dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    await configure(db, registry, clinic, feed_names=True)
     created = await create(app, db, clinic, show_names=True)
     assert created.json()["show_names"] is True
     async with client_for(clinic.tenant.slug) as anonymous:
         response = await anonymous.get(path_of(created.json()["url"]))
     (event,) = parse(response.content).children
     assert event.one("SUMMARY") == "PT follow-up \u2013 Ada Example"
+
+
+async def test_names_in_feeds_are_opt_in_per_clinic(app, db, registry, clinic, client_for):
+    """Minimum necessary: a clinic that has not allowed names gets no named feed (422 naming
+    the field), and withdrawing the permission turns existing named feeds to initials."""
+    await add_appointment(db, clinic, dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    refused = await create(app, db, clinic, show_names=True)
+    assert refused.status_code == 422, refused.text
+    assert "show_names" in refused.text and "initials" in refused.text
+    async with api(app, clinic.tenant, await bearer(db, clinic.tenant, clinic.users["clinician"])) as client:
+        assert (await client.get("/api/scheduling/feeds")).json()["items"] == []
+
+    await configure(db, registry, clinic, feed_names=True)
+    created = await create(app, db, clinic, show_names=True)
+    assert created.status_code == 201, created.text
+    assert created.json()["expires_at"] is not None
+    async with client_for(clinic.tenant.slug) as anonymous:
+        named = await anonymous.get(path_of(created.json()["url"]))
+        assert "Ada Example" in named.text
+
+        await configure(db, registry, clinic)  # the clinic withdraws its permission
+        initials_only = await anonymous.get(path_of(created.json()["url"]))
+    assert initials_only.status_code == 200
+    assert "Ada" not in initials_only.text and "A.E." in initials_only.text
+
+
+async def test_a_feed_with_names_expires(app, db, registry, clinic, client_for, owner_engine):
+    await add_appointment(db, clinic, dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    await configure(db, registry, clinic, feed_names=True, feed_names_days=30)
+    named = (await create(app, db, clinic, show_names=True)).json()
+    plain = (await create(app, db, clinic)).json()
+    created_at = dt.datetime.fromisoformat(named["created_at"])
+    assert dt.datetime.fromisoformat(named["expires_at"]) == created_at + dt.timedelta(days=30)
+    assert plain["expires_at"] is None
+    async with owner_engine.begin() as conn:  # both feeds were made 31 days ago
+        await conn.execute(
+            text(
+                "UPDATE scheduling_ics_feeds SET created_at = created_at - interval '31 days' "
+                "WHERE tenant_id = :tenant"
+            ),
+            {"tenant": clinic.tenant.id},
+        )
+    async with client_for(clinic.tenant.slug) as anonymous:
+        assert (await anonymous.get(path_of(named["url"]))).status_code == 404
+        assert (await anonymous.get(path_of(plain["url"]))).status_code == 200
 
 
 async def test_revoked_unknown_and_malformed_tokens_answer_404(app, db, clinic, client_for):
@@ -186,13 +241,16 @@ async def test_bad_input_is_a_422_naming_the_field(app, db, clinic):
 
 
 async def test_the_feeds_screen_shows_the_url_once_and_keeps_input_on_errors(
-    db, clinic, client_as, csrf_headers
+    db, registry, clinic, client_as, csrf_headers
 ):
     async with await client_as(clinic.tenant, clinic.users["clinician"]) as client:
         headers = await csrf_headers(client)
         empty = await client.get("/scheduling/feeds")
         assert empty.status_code == 200 and "No feeds yet." in empty.text
         assert "Sam Patel" in empty.text and "Lee Chen" not in empty.text  # only their own
+        # names are not offered until the clinic allows them
+        assert 'name="show_names"' not in empty.text and "initials only" in empty.text
+        await configure(db, registry, clinic, feed_names=True)
 
         refused = await client.post(
             "/scheduling/feeds",
