@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "core_0014"
-down_revision = "core_0012"
+down_revision = "core_0013"
 branch_labels = None
 depends_on = None
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "core_0015"
-down_revision = "core_0012"
+down_revision = "core_0014"
 branch_labels = None
 depends_on = None
 

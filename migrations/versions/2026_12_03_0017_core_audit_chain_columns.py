@@ -18,7 +18,7 @@ from alembic import op
 from core.db.rls import _settings
 
 revision = "core_0017"
-down_revision = "core_0012"
+down_revision = "core_0015"
 branch_labels = None
 depends_on = None
 

@@ -15,7 +15,7 @@ from alembic import op
 from core.db.rls import protect_tenant_table
 
 revision = "core_0018"
-down_revision = "core_0012"
+down_revision = "core_0017"
 branch_labels = None
 depends_on = None
 

@@ -12,7 +12,7 @@ enforces), so nothing but a well-formed code can be stored.
 from alembic import op
 
 revision = "core_0019"
-down_revision = "core_0012"
+down_revision = "core_0018"
 branch_labels = None
 depends_on = None
 
