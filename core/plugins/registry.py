@@ -478,6 +478,10 @@ class PluginRegistry:
             out.extend(_check_namespace(name, result))
         return out
 
+    def _builtins_first(self, pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        """Core's entries of a vocabulary before any plugin's, the plugins in call order."""
+        return sorted(pairs, key=lambda pair: not self.is_builtin(pair[0]))
+
     def roles(self) -> list[tuple[str, Role]]:
         """The role vocabulary: ``(plugin, role)`` for core's built-in roles and every
         installed plugin's, in load order. Refuses a duplicate name, a plugin role outside
@@ -485,7 +489,7 @@ class PluginRegistry:
         permissions = {p.object: p for p in self.permissions()}
         out: list[tuple[str, Role]] = []
         seen: dict[str, str] = {}
-        for name, result in self.call_each("tessera_roles"):
+        for name, result in self._builtins_first(self.call_each("tessera_roles")):
             for role in flatten([result]):
                 if not _ROLE_NAME.fullmatch(role.name):
                     raise PluginError(f"plugin {name!r} defines role {role.name!r}: use 2-40 of a-z 0-9 _")
@@ -514,7 +518,7 @@ class PluginRegistry:
         installed plugin's. Refuses a malformed or duplicate code."""
         out: dict[str, EncounterType] = {}
         owners: dict[str, str] = {}
-        for name, result in self.call_each("tessera_encounter_types"):
+        for name, result in self._builtins_first(self.call_each("tessera_encounter_types")):
             for kind in flatten([result]):
                 if not _ENCOUNTER_TYPE.fullmatch(kind.code):
                     raise PluginError(
