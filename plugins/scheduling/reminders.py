@@ -61,15 +61,14 @@ from typing import Any
 from sqlalchemy import select, update
 
 from core.plugin_api import (
-    Email,
     Location,
     Patient,
-    TextMessage,
     TransportError,
     clinic_site,
     deliver,
     enqueue_job,
     location_time_zone,
+    outgoing,
     plausible_email,
     provider_names,
     record,
@@ -282,10 +281,6 @@ def phone_number(raw: str | None) -> str | None:
     return f"+{digits}" if raw.strip().startswith("+") else digits
 
 
-def message_id(reminder_id: uuid.UUID, settings) -> str:
-    return f"<reminder-{reminder_id}@{settings.base_domain}>"
-
-
 # -- sending (the job) --------------------------------------------------------------------
 
 
@@ -386,16 +381,14 @@ async def send_reminder(ctx, session, *, reminder_id: str) -> str:
         )
         return "failed"
 
-    if reminder.channel == "email":
-        message: Email | TextMessage = Email(
-            to=composed.to,
-            subject=composed.subject,
-            text=composed.text,
-            message_id=message_id(rid, settings),
-            sender=settings.sender_address(),
-        )
-    else:
-        message = TextMessage(to=composed.to, text=composed.text, reference=f"reminder-{rid}")
+    message = outgoing(
+        settings,
+        reminder.channel,
+        key=f"reminder-{rid}",
+        to=composed.to,
+        text=composed.text,
+        subject=composed.subject,
+    )
     try:
         delivered = await deliver(
             transports_for(settings, reminder.tenant_id), message, resumed=claimed.resumed
