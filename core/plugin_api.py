@@ -24,7 +24,7 @@ from core.encounters.services import create_encounter, encounter_types
 from core.jobs.outbox import enqueue_job, withdraw_job
 from core.jobs.tenant_job import tenant_job
 from core.messaging.recorded import messages_folder, recorded_messages
-from core.messaging.sending import Delivered, deliver, send_email_later, send_text_later
+from core.messaging.sending import Delivered, deliver, outgoing, send_email_later, send_text_later
 from core.messaging.transports import (
     Email,
     TextMessage,
@@ -149,6 +149,7 @@ __all__ = [
     "may",
     "messages_folder",
     "new_id",
+    "outgoing",
     "page",
     "parse_bound",
     "parse_date",

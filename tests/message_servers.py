@@ -10,6 +10,7 @@ import email.policy
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,7 +74,11 @@ class SmsGateway:
 
     Like a provider that keeps its messages by idempotency key, ``GET <url>/<key>``
     answers 200 ``{"id": ...}`` for a key it accepted and 404 for one it did not
-    (``lookup_status`` overrides that answer). ``accepted`` maps keys to ids."""
+    (``lookup_status`` overrides that answer). ``accepted`` maps keys to ids.
+
+    ``stall`` holds the answer to a send *after* the text was accepted (the provider's
+    response time, the window a crashed sender cannot see into); ``send_received`` is set
+    once a send arrived."""
 
     def __init__(self) -> None:
         self.requests: list[dict] = []
@@ -81,6 +86,8 @@ class SmsGateway:
         self.accepted: dict[str, str] = {}
         self.status = 200
         self.lookup_status: int | None = None
+        self.stall = threading.Event()
+        self.send_received = threading.Event()
 
 
 @contextmanager
@@ -101,7 +108,13 @@ def sms_gateway() -> Iterator[tuple[SmsGateway, str]]:
             provider_id = f"sms-{len(gateway.requests)}"
             if 200 <= gateway.status < 300:
                 gateway.accepted.setdefault(self.headers.get("idempotency-key") or "", provider_id)
-            self._answer(gateway.status, {"id": provider_id})
+            gateway.send_received.set()
+            while gateway.stall.is_set():
+                time.sleep(0.05)
+            try:
+                self._answer(gateway.status, {"id": provider_id})
+            except OSError:  # the sender is gone (killed while waiting for the answer)
+                pass
 
         def do_GET(self):
             key = self.path.rsplit("/", 1)[-1]

@@ -31,7 +31,10 @@ INVITE_FORM = ("POST", "/users/invite")
 CHANGE_FORM = ("POST", "/users/{user_id:uuid}")
 DRIVEN = {INVITE_API, CHANGE_API, INVITE_FORM, CHANGE_FORM}
 #: routes under the same guard that take rights away or call things off, never grant
-NOT_GRANTING = {("POST", "/api/invitations/{invitation_id:uuid}/revoke")}
+NOT_GRANTING = {
+    ("POST", "/api/invitations/{invitation_id:uuid}/revoke"),
+    ("POST", "/users/invitations/{invitation_id:uuid}/revoke"),
+}
 
 
 def guarded_routes(app, guard: str) -> set[tuple[str, str]]:

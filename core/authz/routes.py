@@ -150,6 +150,23 @@ async def change_from_form(request: Request, db_session: DbSession, user_id: Fro
     return Response(content=b"", status_code=303, headers={"Location": "/users"})
 
 
+@post(
+    "/users/invitations/{invitation_id:uuid}/revoke",
+    name="core:users-invitation-revoke",
+    guards=[WRITE],
+    include_in_schema=False,
+)
+async def revoke_invitation_form(
+    request: Request, db_session: DbSession, invitation_id: FromPath[uuid.UUID]
+) -> Response:
+    try:
+        await members.revoke_invitation(db_session, invitation_id)
+    except members.MemberError as exc:
+        raise _fail(exc) from None
+    await db_session.commit()
+    return Response(content=b"", status_code=303, headers={"Location": "/users"})
+
+
 # -- JSON ------------------------------------------------------------------------------
 
 
@@ -471,6 +488,7 @@ ROUTES: list = [
     users_page,
     invite_from_form,
     change_from_form,
+    revoke_invitation_form,
     list_users_api,
     invite_api,
     change_api,

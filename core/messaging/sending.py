@@ -171,9 +171,21 @@ async def _release(db, message_id: uuid.UUID, attempt: int, *, final: bool, deta
         )
 
 
-def message_identity(message_id: uuid.UUID, settings) -> str:
-    """The Message-ID of a ``core_messages`` e-mail; texts use ``message-<id>`` as the key."""
-    return f"<message-{message_id}@{settings.base_domain}>"
+def outgoing(
+    settings, channel: str, *, key: str, to: str, text: str, subject: str = ""
+) -> Email | TextMessage:
+    """The ``Email`` or ``TextMessage`` to hand to ``deliver``, with its stable identity
+    made from ``key`` (``"<what>-<id>"``, the same on every attempt): the e-mail's
+    Message-ID ``<key@base domain>``, the text's idempotency key ``key``."""
+    if channel == "email":
+        return Email(
+            to=to,
+            subject=subject,
+            text=text,
+            message_id=f"<{key}@{settings.base_domain}>",
+            sender=settings.sender_address(),
+        )
+    return TextMessage(to=to, text=text, reference=key)
 
 
 @tenant_job(SEND_JOB, max_tries=MAX_TRIES)
@@ -192,18 +204,11 @@ async def send_message(ctx, session, *, message_id: str) -> str:
     row = await session.scalar(
         select(OutgoingMessage).where(OutgoingMessage.id == mid).execution_options(populate_existing=True)
     )
-    if row.channel == "email":
-        outgoing: Email | TextMessage = Email(
-            to=row.recipient,
-            subject=row.subject,
-            text=row.body,
-            message_id=message_identity(mid, settings),
-            sender=settings.sender_address(),
-        )
-    else:
-        outgoing = TextMessage(to=row.recipient, text=row.body, reference=f"message-{mid}")
+    message = outgoing(
+        settings, row.channel, key=f"message-{mid}", to=row.recipient, text=row.body, subject=row.subject
+    )
     try:
-        delivered = await deliver(transports_for(settings, row.tenant_id), outgoing, resumed=claimed.resumed)
+        delivered = await deliver(transports_for(settings, row.tenant_id), message, resumed=claimed.resumed)
     except TransportError as exc:
         final = exc.permanent or int(ctx.get("job_try") or 1) >= MAX_TRIES
         await _release(db, mid, claimed.attempt, final=final, detail=str(exc))
@@ -240,7 +245,7 @@ __all__ = [
     "Delivered",
     "MessageError",
     "deliver",
-    "message_identity",
+    "outgoing",
     "send_email_later",
     "send_message",
     "send_text_later",

@@ -61,10 +61,8 @@ from typing import Any
 from sqlalchemy import select, update
 
 from core.plugin_api import (
-    Email,
     Location,
     Patient,
-    TextMessage,
     TransportError,
     clinic_site,
     deliver,
@@ -72,6 +70,7 @@ from core.plugin_api import (
     job_database,
     job_settings,
     location_time_zone,
+    outgoing,
     plausible_email,
     provider_names,
     record,
@@ -284,10 +283,6 @@ def phone_number(raw: str | None) -> str | None:
     return f"+{digits}" if raw.strip().startswith("+") else digits
 
 
-def message_id(reminder_id: uuid.UUID, settings) -> str:
-    return f"<reminder-{reminder_id}@{settings.base_domain}>"
-
-
 # -- sending (the job) --------------------------------------------------------------------
 
 
@@ -388,16 +383,14 @@ async def send_reminder(ctx, session, *, reminder_id: str) -> str:
         )
         return "failed"
 
-    if reminder.channel == "email":
-        message: Email | TextMessage = Email(
-            to=composed.to,
-            subject=composed.subject,
-            text=composed.text,
-            message_id=message_id(rid, settings),
-            sender=settings.sender_address(),
-        )
-    else:
-        message = TextMessage(to=composed.to, text=composed.text, reference=f"reminder-{rid}")
+    message = outgoing(
+        settings,
+        reminder.channel,
+        key=f"reminder-{rid}",
+        to=composed.to,
+        text=composed.text,
+        subject=composed.subject,
+    )
     try:
         delivered = await deliver(
             transports_for(settings, reminder.tenant_id), message, resumed=claimed.resumed
