@@ -318,3 +318,20 @@ async def test_unlock_links_are_refused_when_forged_expired_or_at_another_clinic
         assert (await client.get(f"/account/unlock/{token[:-2]}xx")).status_code == 404
         assert (await client.get(f"/account/unlock/{expired}")).status_code == 410
         assert (await client.get(f"/account/unlock/{token}")).status_code == 200
+
+
+async def test_the_sign_in_form_says_how_long_to_wait(make_tenant, make_user, client_for):
+    tenant = await make_tenant()
+    user = await make_user(tenant)
+    async with client_for(tenant.slug) as client:
+        token = form_token((await client.get("/login")).text)
+
+        async def post(password):
+            form = {"email": user.email, "password": password, "_csrf": token}
+            return await client.post("/login", data=form, follow_redirects=False)
+
+        assert [(await post("wrong")).status_code for _ in range(5)] == [401] * 5
+        page = await post(PASSWORD)
+    assert page.status_code == 429
+    assert 'role="alert"' in page.text and "Wait " in page.text and "e-mailed you a link" in page.text
+    assert f'value="{user.email}"' in page.text  # what was typed is kept
