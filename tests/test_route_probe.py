@@ -416,3 +416,41 @@ async def test_every_route_answers_each_caller_as_the_role_matrix_says(
         "GET /careless/crash as role owner",
         "GET /careless/crash as token [careless",
     ], failures
+
+
+def undeclared_guards(app) -> list[str]:
+    """Permission guards naming an object or action no plugin declares: nobody but such a
+    route's author would notice, since every caller (the owner too) is simply refused."""
+    declared = app.state.authz.permissions
+    wrong = []
+    for route in app_routes(app):
+        if route.kind == "permission":
+            obj, action = route.permission
+            if obj not in declared or action not in declared[obj].actions:
+                wrong.append(f"{route.method} {route.path}: {obj} {action}")
+    return wrong
+
+
+def test_every_permission_guard_names_a_declared_permission(app, settings):
+    assert undeclared_guards(app) == []
+    # negative control: a guard with a misspelt object is reported
+    from litestar import get
+
+    from core.app import build_registry, create_app
+    from core.authz.guards import requires
+    from core.plugins.manifest import Manifest
+    from core.plugins.markers import hookimpl
+
+    @get("/typo/things", guards=[requires("typo:thngs", "read")])
+    async def things() -> str:
+        return "never reached"
+
+    class Typo:
+        manifest = Manifest(name="typo", version="1.0", title="Typo", description="", core=">=0.1")
+
+        @hookimpl
+        def tessera_routes(self):
+            return [things]
+
+    typo_app = create_app(settings, registry=build_registry(settings, extra_plugins=[Typo()]))
+    assert undeclared_guards(typo_app) == ["GET /typo/things: typo:thngs read"]
