@@ -27,7 +27,6 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 
-import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
@@ -42,8 +41,6 @@ from plugins.scheduling.feeds import create_feed
 from plugins.scheduling.tests.sample_clinic import add_appointment, make_sample_clinic
 from tenants.plugins import enable_plugin
 from tests.test_route_guards import tessera_guards, walk
-
-pytestmark = pytest.mark.slow
 
 #: the roles probed; "" is a member with no role at all
 ROLES = ("owner", "clinician", "front_desk", "biller", "auditor", "")
