@@ -91,6 +91,8 @@ class Route:
     path: str
     guard: str
     params: tuple[str, ...]
+    #: the plugin that contributed the route (its "enabled for this clinic" guard)
+    plugin: str | None = None
 
     @property
     def api(self) -> bool:
@@ -122,7 +124,7 @@ def app_routes(app) -> list[Route]:
         names = tuple(route.path_parameters)
         for method in sorted(handler.http_methods):
             if method != "HEAD":
-                routes.append(Route(method, route.path, guards[0], names))
+                routes.append(Route(method, route.path, guards[0], names, handler.opt.get("plugin")))
     return routes
 
 
@@ -352,6 +354,67 @@ async def probe(app, world: World, routes: list[Route], session_store) -> tuple[
     return failures, seen
 
 
+async def probe_platform(app, world: World, operator, routes: list[Route], session_store):
+    """The same routes on the base domain (the platform area): a clinic's permission and
+    plugin routes do not exist there (404 for everyone); operator routes and the
+    per-site ones answer the operator, and nobody else (a clinic's session is bound to
+    its clinic, so it counts as nobody here); signed-in routes answer an operator."""
+    failures: list[str] = []
+    seen: Counter = Counter()
+    clinic_session = Caller(user=world.a.users["owner"], tenant=world.a.tenant)
+
+    async with AsyncTestClient(app=app, base_url="http://localhost") as client:
+
+        async def call(route: Route, who: str, caller: Caller | None) -> None:
+            client.cookies.clear()
+            headers = {"accept": "application/json"} if route.api else {}
+            if who == "operator":
+                sid, data = await session_store.create(
+                    user_id=operator.id, tenant_id="platform", mfa_verified=True
+                )
+            elif caller is not None:
+                sid, data = await session_store.create(
+                    user_id=caller.user.id, tenant_id=caller.tenant.id, mfa_verified=True
+                )
+            if who != "nobody":
+                headers["cookie"] = f"{COOKIE_NAME}={sid}"
+                headers["x-csrf-token"] = data.csrf_token
+            kwargs = {}
+            if route.method in UNSAFE:
+                kwargs = {"json": {}} if route.api else {"data": {}}
+            url = fill(route, world.own_ids)
+            response = await client.request(
+                route.method, url, headers=headers, follow_redirects=False, **kwargs
+            )
+            seen[response.status_code] += 1
+            status = response.status_code
+            unauthenticated = (
+                status == 401
+                if route.api
+                else (status == 303 and response.headers.get("location", "").startswith("/login"))
+            )
+            if route.kind == "public":
+                wanted, ok = "< 500", status < 500
+            elif route.plugin or route.kind == "permission":
+                wanted, ok = 404, status == 404
+            elif who == "operator":
+                wanted, ok = "allowed", status < 500 and status not in (401, 403)
+            else:
+                wanted, ok = "401 / 303 to /login", unauthenticated
+            if not ok:
+                failures.append(
+                    f"platform: {route.method} {route.path} as {who}: {status} (wanted {wanted}) "
+                    f"{response.text[:160]!r}"
+                )
+
+        for route in routes:
+            await call(route, "nobody", None)
+            if route.kind != "public":
+                await call(route, "operator", None)
+                await call(route, "a clinic's owner", clinic_session)
+    return failures, seen
+
+
 def careless_plugin():
     """A plugin with the two defects the probe exists for: a read that answers for any
     record id (another clinic's too), and a page that crashes for the role allowed in."""
@@ -395,6 +458,19 @@ async def test_every_route_answers_each_caller_as_the_role_matrix_says(
     assert not failures, f"{len(failures)} wrong answers:\n" + "\n".join(failures)
     # the probe really exercised both sides of the matrix
     assert seen[403] > 100 and seen[401] > 100 and seen[200] > 100, seen
+
+    from core.auth.models import PlatformOperator, User
+
+    async with db.session() as session:
+        operator = User(email=f"op-{uuid.uuid4().hex[:8]}@example.test", display_name="Operator")
+        session.add(operator)
+        await session.flush()
+        session.add(PlatformOperator(user_id=operator.id))
+        await session.commit()
+    failures, seen = await probe_platform(app, world, operator, routes, session_store)
+    print(f"platform probe: {sum(seen.values())} requests, {dict(seen)}")
+    assert not failures, f"{len(failures)} wrong answers:\n" + "\n".join(failures)
+    assert seen[404] > 100 and seen[200] > 5, seen
 
     # Negative control, on the same two clinics: a plugin whose read answers for another
     # clinic's record id and whose page crashes is caught, and on exactly those routes.
