@@ -27,7 +27,6 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 
-import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
@@ -42,8 +41,6 @@ from core.tenancy import tenant_scope
 from plugins.scheduling.feeds import create_feed
 from plugins.scheduling.tests.sample_clinic import add_appointment, make_sample_clinic
 from tests.test_route_guards import tessera_guards, walk
-
-pytestmark = pytest.mark.slow
 
 #: the roles probed; "" is a member with no role at all
 ROLES = ("owner", "clinician", "front_desk", "biller", "auditor", "")
@@ -94,6 +91,8 @@ class Route:
     path: str
     guard: str
     params: tuple[str, ...]
+    #: the plugin that contributed the route (its "enabled for this clinic" guard)
+    plugin: str | None = None
 
     @property
     def api(self) -> bool:
@@ -125,7 +124,7 @@ def app_routes(app) -> list[Route]:
         names = tuple(route.path_parameters)
         for method in sorted(handler.http_methods):
             if method != "HEAD":
-                routes.append(Route(method, route.path, guards[0], names))
+                routes.append(Route(method, route.path, guards[0], names, handler.opt.get("plugin")))
     return routes
 
 
@@ -355,6 +354,67 @@ async def probe(app, world: World, routes: list[Route], session_store) -> tuple[
     return failures, seen
 
 
+async def probe_platform(app, world: World, operator, routes: list[Route], session_store):
+    """The same routes on the base domain (the platform area): a clinic's permission and
+    plugin routes do not exist there (404 for everyone); operator routes and the
+    per-site ones answer the operator, and nobody else (a clinic's session is bound to
+    its clinic, so it counts as nobody here); signed-in routes answer an operator."""
+    failures: list[str] = []
+    seen: Counter = Counter()
+    clinic_session = Caller(user=world.a.users["owner"], tenant=world.a.tenant)
+
+    async with AsyncTestClient(app=app, base_url="http://localhost") as client:
+
+        async def call(route: Route, who: str, caller: Caller | None) -> None:
+            client.cookies.clear()
+            headers = {"accept": "application/json"} if route.api else {}
+            if who == "operator":
+                sid, data = await session_store.create(
+                    user_id=operator.id, tenant_id="platform", mfa_verified=True
+                )
+            elif caller is not None:
+                sid, data = await session_store.create(
+                    user_id=caller.user.id, tenant_id=caller.tenant.id, mfa_verified=True
+                )
+            if who != "nobody":
+                headers["cookie"] = f"{COOKIE_NAME}={sid}"
+                headers["x-csrf-token"] = data.csrf_token
+            kwargs = {}
+            if route.method in UNSAFE:
+                kwargs = {"json": {}} if route.api else {"data": {}}
+            url = fill(route, world.own_ids)
+            response = await client.request(
+                route.method, url, headers=headers, follow_redirects=False, **kwargs
+            )
+            seen[response.status_code] += 1
+            status = response.status_code
+            unauthenticated = (
+                status == 401
+                if route.api
+                else (status == 303 and response.headers.get("location", "").startswith("/login"))
+            )
+            if route.kind == "public":
+                wanted, ok = "< 500", status < 500
+            elif route.plugin or route.kind == "permission":
+                wanted, ok = 404, status == 404
+            elif who == "operator":
+                wanted, ok = "allowed", status < 500 and status not in (401, 403)
+            else:
+                wanted, ok = "401 / 303 to /login", unauthenticated
+            if not ok:
+                failures.append(
+                    f"platform: {route.method} {route.path} as {who}: {status} (wanted {wanted}) "
+                    f"{response.text[:160]!r}"
+                )
+
+        for route in routes:
+            await call(route, "nobody", None)
+            if route.kind != "public":
+                await call(route, "operator", None)
+                await call(route, "a clinic's owner", clinic_session)
+    return failures, seen
+
+
 def careless_plugin():
     """A plugin with the two defects the probe exists for: a read that answers for any
     record id (another clinic's too), and a page that crashes for the role allowed in."""
@@ -399,6 +459,19 @@ async def test_every_route_answers_each_caller_as_the_role_matrix_says(
     # the probe really exercised both sides of the matrix
     assert seen[403] > 100 and seen[401] > 100 and seen[200] > 100, seen
 
+    from core.auth.models import PlatformOperator, User
+
+    async with db.session() as session:
+        operator = User(email=f"op-{uuid.uuid4().hex[:8]}@example.test", display_name="Operator")
+        session.add(operator)
+        await session.flush()
+        session.add(PlatformOperator(user_id=operator.id))
+        await session.commit()
+    failures, seen = await probe_platform(app, world, operator, routes, session_store)
+    print(f"platform probe: {sum(seen.values())} requests, {dict(seen)}")
+    assert not failures, f"{len(failures)} wrong answers:\n" + "\n".join(failures)
+    assert seen[404] > 100 and seen[200] > 5, seen
+
     # Negative control, on the same two clinics: a plugin whose read answers for another
     # clinic's record id and whose page crashes is caught, and on exactly those routes.
     from core.app import build_registry, create_app
@@ -416,3 +489,41 @@ async def test_every_route_answers_each_caller_as_the_role_matrix_says(
         "GET /careless/crash as role owner",
         "GET /careless/crash as token [careless",
     ], failures
+
+
+def undeclared_guards(app) -> list[str]:
+    """Permission guards naming an object or action no plugin declares: nobody but such a
+    route's author would notice, since every caller (the owner too) is simply refused."""
+    declared = app.state.authz.permissions
+    wrong = []
+    for route in app_routes(app):
+        if route.kind == "permission":
+            obj, action = route.permission
+            if obj not in declared or action not in declared[obj].actions:
+                wrong.append(f"{route.method} {route.path}: {obj} {action}")
+    return wrong
+
+
+def test_every_permission_guard_names_a_declared_permission(app, settings):
+    assert undeclared_guards(app) == []
+    # negative control: a guard with a misspelt object is reported
+    from litestar import get
+
+    from core.app import build_registry, create_app
+    from core.authz.guards import requires
+    from core.plugins.manifest import Manifest
+    from core.plugins.markers import hookimpl
+
+    @get("/typo/things", guards=[requires("typo:thngs", "read")])
+    async def things() -> str:
+        return "never reached"
+
+    class Typo:
+        manifest = Manifest(name="typo", version="1.0", title="Typo", description="", core=">=0.1")
+
+        @hookimpl
+        def tessera_routes(self):
+            return [things]
+
+    typo_app = create_app(settings, registry=build_registry(settings, extra_plugins=[Typo()]))
+    assert undeclared_guards(typo_app) == ["GET /typo/things: typo:thngs read"]
