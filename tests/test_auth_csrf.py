@@ -104,4 +104,5 @@ async def test_htmx_pages_carry_the_token_on_body(session_store, make_tenant, ma
     assert page.status_code == 200
     assert f'hx-headers=\'{{"X-CSRF-Token": "{data.csrf_token}"}}\'' in page.text
     assert f'name="_csrf" value="{data.csrf_token}"' in page.text
-    assert "tesseraIdle" in page.text and "var seconds = 900;" in page.text
+    # the idle sign-out hint: the period on the page, the script as a file (no inline script)
+    assert 'data-idle-seconds="900"' in page.text and "/static/core/tessera.js" in page.text

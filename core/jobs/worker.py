@@ -135,6 +135,13 @@ def run_worker(settings: Settings) -> None:
     logging.getLogger("arq").setLevel(logging.WARNING)
     logging.getLogger("tessera").setLevel(logging.INFO)
     worker_settings = build_worker_settings(settings, build_registry(settings))
+    if not settings.public_url:
+        # links in e-mails and texts are built here, with no request to copy the address from
+        log.info(
+            "links in messages point at %s (TESSERA_PUBLIC_URL is unset; set it to the address "
+            "people reach the app at)",
+            settings.site_url("<clinic>"),
+        )
     asyncio.run(serve_worker(worker_settings))
 
 
