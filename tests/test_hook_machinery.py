@@ -13,22 +13,27 @@ import uuid
 from pathlib import Path
 
 import pytest
+from arq.worker import Retry
 from litestar.exceptions import ClientException
 from litestar.testing import AsyncTestClient
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from core.app import build_registry, create_app
 from core.auth.models import PlatformOperator as Operator
 from core.auth.models import User as UserRow
 from core.auth.sessions import COOKIE_NAME
 from core.encounters.models import Encounter
+from core.jobs.models import OutboxEntry
 from core.lifecycle.plugins import enable_plugin
 from core.lifecycle.registry import get_tenant
+from core.plugins.events import EventConsumer, deliver_event, fan_out_event, publish_event
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl, hookspec
 from core.plugins.registry import PluginError, PluginRegistry
 from core.plugins.types import NavItem, Permission
 from core.tenancy import tenant_scope
+from tests.sample_plugin.hooks import default_notebook
+from tests.sample_plugin.models import Note
 from tests.test_encounters_api import make_clinic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,6 +239,13 @@ class Broken:
     def tessera_encounter_status_changed(self, encounter, old_status, new_status):
         raise ClientException("broken refuses every change")
 
+    @hookimpl
+    def tessera_event_consumers(self):
+        async def on_note(session, payload):
+            raise RuntimeError("Jane Q. Example")
+
+        return [EventConsumer("sample.note_added", on_note)]
+
 
 async def test_a_broken_plugin_is_skipped_in_contributions_and_still_vetoes():
     class Fine:
@@ -312,8 +324,7 @@ async def test_every_page_of_a_clinic_with_a_broken_plugin_works(
         assert response.status_code == 200, (path, response.status_code)
         assert 'href="/sample/notes"' in response.text, path  # the other plugin's navigation
     assert "<h2>Notes</h2>" in pages[f"/patients/{clinic.patient_id}"].text  # its chart panel
-    logging.getLogger("tessera.plugins").removeHandler(logged)
-    lines = logged.lines
+    lines = list(logged.lines)
     assert any(
         "plugin broken failed in tessera_navigation (RuntimeError at" in m and "request req-0" in m
         for m in lines
@@ -340,6 +351,50 @@ async def test_every_page_of_a_clinic_with_a_broken_plugin_works(
         "tessera_worklist_items",
     }
     assert all("Jane" not in error for _, error in rows.values())
+
+    # an event it consumes: the change stays, its delivery fails, is counted and retried
+    with tenant_scope(tenant.id):
+        async with db.session() as session:
+            notebook = await default_notebook(session)
+            session.add(Note(notebook_id=notebook.id, body="kept"))
+            await publish_event(session, "sample.note_added", {"notebook": notebook.id})
+            await session.commit()
+            (published,) = await session.scalars(
+                select(OutboxEntry).where(OutboxEntry.job == "core.fan_out_event")
+            )
+    ctx = {"db": db, "settings": settings, "registry": registry, "job_try": 1}
+    fan_out = {"tenant_id": str(tenant.id), "outbox_id": str(published.id), **published.kwargs}
+    assert await fan_out_event.coroutine(ctx, **fan_out) == 1
+    with tenant_scope(tenant.id):
+        async with db.session() as session:
+            (delivery,) = await session.scalars(
+                select(OutboxEntry).where(OutboxEntry.job == "core.deliver_event")
+            )
+    with pytest.raises(Retry):
+        await deliver_event.coroutine(
+            ctx, tenant_id=str(tenant.id), outbox_id=str(delivery.id), **delivery.kwargs
+        )
+    async with owner_engine.connect() as conn:
+        assert (
+            await conn.scalar(
+                text("SELECT count(*) FROM sample_notes WHERE tenant_id = :t AND body = 'kept'"),
+                {"t": tenant.id},
+            )
+            == 1
+        )
+        assert (
+            await conn.scalar(
+                text(
+                    "SELECT failures FROM core_plugin_failures WHERE tenant_id = :t AND plugin = 'broken' "
+                    "AND hook = 'event sample.note_added'"
+                ),
+                {"t": tenant.id},
+            )
+            == 1
+        )
+    assert any("plugin broken failed in event sample.note_added (RuntimeError at" in m for m in logged.lines)
+    assert not any("Jane" in m for m in logged.lines)
+    logging.getLogger("tessera.plugins").removeHandler(logged)
 
 
 async def test_the_platform_operator_sees_plugin_failures_and_plugins_left_out(
