@@ -9,7 +9,8 @@ Rules shared by all hooks:
 * Implementations may take fewer arguments than the spec names (pluggy matches by name),
   so a new argument never breaks an existing plugin.
 * An implementation may return its value or an awaitable of it; the kernel awaits.
-* *Installation hooks* (routes, migrations, templates, static files, permissions, jobs)
+* *Installation hooks* (routes, migrations, templates, static files, permissions, roles,
+  encounter types, jobs)
   are called once at boot for every installed plugin. *Tenant hooks* (navigation, chart
   panels, demo data, enable/disable) reach only the plugins the current tenant enabled.
 """
