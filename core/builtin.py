@@ -89,6 +89,14 @@ def tessera_navigation(request):
     ]
 
 
+@hookimpl(tryfirst=True)  # before the plugins' demo data, which builds on core's
+async def tessera_demo_data(tenant, session):
+    """Core's demo data for the demo clinics of ``make run`` (``core/demo.py``)."""
+    from core.demo import add_demo_data
+
+    await add_demo_data(tenant, session)
+
+
 @hookimpl
 def tessera_jobs():
     from core.messaging.sending import send_message

@@ -13,16 +13,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from core.settings import ConfigurationError, Settings
-
-
-@dataclass(frozen=True)
-class ServiceUrls:
-    database_url: str
-    redis_url: str
 
 
 def _start_postgres(data_dir: Path) -> str:

@@ -10,8 +10,8 @@ Rules shared by all hooks:
   so a new argument never breaks an existing plugin.
 * An implementation may return its value or an awaitable of it; the kernel awaits,
   installation hooks included (they are called, and awaited, once at boot).
-* *Installation hooks* (routes, migrations, templates, static files, permissions, jobs,
-  event consumers, audit actions) are called once at boot for every installed plugin.
+* *Installation hooks* (routes, migrations, templates, static files, permissions, roles,
+  encounter types, jobs, event consumers, audit actions) are called once at boot for every installed plugin.
   *Tenant hooks* (navigation, panels, demo data, enable/disable...) reach only the plugins
   the current tenant enabled.
 * Each tenant hook is one of three kinds, named first in its docstring:

@@ -38,7 +38,6 @@ RETIRED = ("tenants",)
 SHELL = (
     "core.cli",
     "core.devserver",
-    "core.demo",
     "core.platform",
     "core.tenant_settings",
     "core.auth.cli",

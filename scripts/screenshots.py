@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.devserver import DEMO_PASSWORD, demo_email  # noqa: E402 - after the path is set
+from core.demo import DEMO_PASSWORD, demo_email  # noqa: E402 - after the path is set
 
 OUT = ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("TESSERA_CHROMIUM", "/usr/bin/chromium")

@@ -9,16 +9,8 @@ from sqlalchemy import func, select
 
 from core.auth.models import Membership, PlatformOperator, User
 from core.auth.passwords import verify_password
-from core.devserver import (
-    DEMO_OPERATOR,
-    DEMO_PASSWORD,
-    DEMO_PATIENTS,
-    DEMO_TENANTS,
-    demo_email,
-    demo_patients,
-    enable_newly_installed,
-    seed_demo_tenants,
-)
+from core.demo import DEMO_OPERATOR, DEMO_PASSWORD, DEMO_PATIENTS, DEMO_TENANTS, demo_email, demo_patients
+from core.devserver import enable_newly_installed, seed_demo_tenants
 from core.patients.models import MrnCounter, Patient, PatientAllergy, PatientCoverage, PatientProblem
 from core.practice.models import Location, Provider, ProviderLocation
 from core.tenancy import tenant_scope

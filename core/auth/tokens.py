@@ -7,7 +7,6 @@ import hashlib
 import secrets
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth.models import ApiToken
@@ -45,10 +44,3 @@ async def create_token(
 def looks_like_token(token: str) -> bool:
     """Worth a look-up: our prefix and a sane length (anything else is refused unread)."""
     return token.startswith(TOKEN_PREFIX) and len(token) <= 100
-
-
-async def find_token(session: AsyncSession, token: str) -> ApiToken | None:
-    """The current tenant's token row for ``token`` (RLS hides other tenants' tokens)."""
-    if not looks_like_token(token):
-        return None
-    return await session.scalar(select(ApiToken).where(ApiToken.token_digest == token_digest(token)))

@@ -5,7 +5,6 @@ These run as the schema owner (``TESSERA_DATABASE_URL``); the app itself never d
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
@@ -119,8 +118,3 @@ def current_heads(settings: Settings, migration_dirs: list[Path]) -> list[str]:
     from alembic.script import ScriptDirectory
 
     return list(ScriptDirectory.from_config(alembic_config(settings, migration_dirs)).get_heads())
-
-
-def run_sync(coro):
-    """Run a coroutine from synchronous code (the CLI)."""
-    return asyncio.run(coro)

@@ -94,7 +94,7 @@ FAMILY = Profile(
     ),
     resources=(("Exam room 1", "exam room"), ("Exam room 2", "exam room"), ("Exam room 3", "exam room")),
 )
-#: the demo clinics of ``make run`` (core/devserver.py); any other clinic gets FAMILY
+#: the demo clinics of ``make run`` (core/demo.py); any other clinic gets FAMILY
 PROFILES = {"riverside": REHAB, "northside": BEHAVIORAL, "harbor": FAMILY}
 
 #: a provider's working day at a location: two blocks around lunch (wall-clock time)
