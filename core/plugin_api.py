@@ -62,6 +62,7 @@ from core.web.inputs import (
 from core.web.inputs import Reader as InputReader
 from core.web.listing import Listing, fetch_page, filter_listing
 from core.web.render import page
+from core.web.signed import SignatureError, sign_token, unsign_token, urlsafe_b64
 
 #: Annotate a handler parameter ``db_session: DbSession`` to receive the request's
 #: session, already in the tenant's scope. Commit what you change.
@@ -87,6 +88,7 @@ __all__ = [
     "PluginSetting",
     "Provider",
     "ProviderLocation",
+    "SignatureError",
     "SiteContext",
     "TenantModel",
     "TenantScoped",
@@ -143,11 +145,14 @@ __all__ = [
     "search_patients",
     "send_email_later",
     "send_text_later",
+    "sign_token",
     "site_of",
     "stored_plugin_config",
     "tenant_job",
     "tenant_scope",
     "transports_for",
+    "unsign_token",
+    "urlsafe_b64",
     "utcnow",
     "wants_fragment",
     "withdraw_job",
