@@ -61,7 +61,7 @@ from core.web.inputs import (
 )
 from core.web.inputs import Reader as InputReader
 from core.web.listing import Listing, fetch_page, filter_listing
-from core.web.render import page
+from core.web.render import form_page, page
 from core.web.signed import SignatureError, sign_token, unsign_token, urlsafe_b64
 
 #: Annotate a handler parameter ``db_session: DbSession`` to receive the request's
@@ -109,6 +109,7 @@ __all__ = [
     "field_error",
     "filter_listing",
     "find_or_404",
+    "form_page",
     "go_to",
     "grant_global_table",
     "hookimpl",
