@@ -3,6 +3,8 @@ scheduling's patient links."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from core.authz.invitations import INVITATION_PURPOSE, SETUP_PURPOSE
@@ -48,3 +50,12 @@ def test_an_authentic_token_over_the_length_limit_is_refused_unread():
 def test_signing_needs_the_secret_key():
     with pytest.raises(RuntimeError, match="TESSERA_SECRET_KEY"):
         sign_token("", "demo", {})
+
+
+def test_fields_are_converted_and_a_missing_or_bad_one_is_malformed():
+    token = sign_token("key", "demo", {"n": "7", "u": "5d3c9a2e-0000-4000-8000-000000000001", "extra": 1})
+    assert unsign_token("key", "demo", token, fields={"n": int}) == {"n": 7}
+    for fields in ({"missing": str}, {"u": int}, {"extra": uuid.UUID}):
+        with pytest.raises(SignatureError) as caught:
+            unsign_token("key", "demo", token, fields=fields)
+        assert caught.value.reason == "malformed"

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
 #: tokens longer than this are refused unread
@@ -50,8 +51,17 @@ def sign_token(secret_key: str, purpose: str, payload: dict[str, Any]) -> str:
     return f"{body}.{_signature(secret_key, purpose, body)}"
 
 
-def unsign_token(secret_key: str, purpose: str, token: str, *, max_length: int = MAX_TOKEN) -> dict[str, Any]:
-    """The payload of an authentic ``purpose`` token, else :class:`SignatureError`."""
+def unsign_token(
+    secret_key: str,
+    purpose: str,
+    token: str,
+    *,
+    max_length: int = MAX_TOKEN,
+    fields: Mapping[str, Callable[[Any], Any]] | None = None,
+) -> dict[str, Any]:
+    """The payload of an authentic ``purpose`` token, else :class:`SignatureError`. With
+    ``fields`` (key -> converter, e.g. ``{"t": uuid.UUID, "e": int}``), exactly those keys,
+    converted; a missing key or a value that does not convert is "malformed"."""
     try:
         if len(token) > max_length:
             raise ValueError("too long")
@@ -62,8 +72,10 @@ def unsign_token(secret_key: str, purpose: str, token: str, *, max_length: int =
         payload = json.loads(_unb64(body))
         if not isinstance(payload, dict):
             raise ValueError("not an object")
+        if fields is not None:
+            payload = {key: convert(payload[key]) for key, convert in fields.items()}
     except SignatureError:
         raise
-    except (ValueError, TypeError, UnicodeError):
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeError):
         raise SignatureError("malformed") from None
     return payload
