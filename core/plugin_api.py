@@ -81,7 +81,8 @@ from core.web.inputs import (
 )
 from core.web.inputs import Reader as InputReader
 from core.web.listing import Listing, fetch_page, filter_listing
-from core.web.render import page
+from core.web.render import form_page, page
+from core.web.signed import SignatureError, sign_token, unsign_token, urlsafe_b64
 
 #: Annotate a handler parameter ``db_session: DbSession`` to receive the request's
 #: session, already in the tenant's scope. Commit what you change.
@@ -112,6 +113,7 @@ __all__ = [
     "Provider",
     "ProviderLocation",
     "Role",
+    "SignatureError",
     "SiteContext",
     "TenantHooks",
     "TenantModel",
@@ -137,6 +139,7 @@ __all__ = [
     "field_error",
     "filter_listing",
     "find_or_404",
+    "form_page",
     "go_to",
     "grant_global_table",
     "hookimpl",
@@ -180,11 +183,14 @@ __all__ = [
     "search_patients",
     "send_email_later",
     "send_text_later",
+    "sign_token",
     "site_of",
     "stored_plugin_config",
     "tenant_job",
     "tenant_scope",
     "transports_for",
+    "unsign_token",
+    "urlsafe_b64",
     "utcnow",
     "wants_fragment",
     "withdraw_job",

@@ -83,3 +83,13 @@ def test_a_name_that_cannot_be_a_plugin_is_refused_in_one_line(tmp_path, capsys)
     assert main(["plugins", "new", "acme_notes", "--dir", str(tmp_path)]) == 0
     assert main(["plugins", "new", "acme_notes", "--dir", str(tmp_path)]) == 1
     assert "already exists" in capsys.readouterr().err
+
+
+def test_the_guide_shows_the_example_conftest_and_test_verbatim():
+    guide = (ROOT / "docs" / "plugins.md").read_text()
+    example = ROOT / "examples" / "tessera-hello-plugin" / "tests"
+    assert (example / "conftest.py").read_text() in guide
+    test_text = (example / "test_greetings.py").read_text()
+    start = test_text.index("async def test_a_greeting_added_through_the_api_is_on_the_page")
+    snippet = test_text[start : test_text.index("\n\n\n", start)]
+    assert snippet in guide

@@ -13,35 +13,30 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import json
 import time
 import uuid
 from dataclasses import dataclass
 
+from core.web.signed import SignatureError, sign_token, unsign_token
+
 #: how long an invitation link works (seconds)
 INVITATION_SECONDS = 72 * 3600
 SETUP_PATH = "/account/setup/"
+#: what each kind of link is signed for (core.web.signed derives a key per purpose)
+SETUP_PURPOSE = "invitation"
+INVITATION_PURPOSE = "clinic-invitation"
 
 
 class InvitationError(ValueError):
     """The link is malformed, forged, expired or already used."""
 
 
-def _key(secret_key: str) -> bytes:
-    if not secret_key:
-        raise RuntimeError("TESSERA_SECRET_KEY is needed to sign invitation links")
-    return hmac.new(secret_key.encode(), b"tessera:invitation:v1", hashlib.sha256).digest()
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def _payload(secret_key: str, purpose: str, token: str, fields: dict) -> dict:
+    try:
+        return unsign_token(secret_key, purpose, token, fields=fields)
+    except SignatureError as exc:
+        raise InvitationError(exc.reason) from None
 
 
 def password_fingerprint(password_hash: str | None) -> str:
@@ -71,30 +66,14 @@ def make_link_token(
         "e": int((now or time.time()) + lifetime),
         "p": password_fingerprint(password_hash),
     }
-    body = _b64(json.dumps(payload, separators=(",", ":")).encode())
-    signature = _b64(hmac.new(_key(secret_key), body.encode(), hashlib.sha256).digest())
-    return f"{body}.{signature}"
+    return sign_token(secret_key, SETUP_PURPOSE, payload)
 
 
 def read_link_token(secret_key: str, token: str, *, now: float | None = None) -> Invitation:
     """The invitation in ``token`` if it is authentic and unexpired (the caller still
     checks the tenant and the password fingerprint)."""
-    try:
-        body, signature = token.split(".")
-        expected = _b64(hmac.new(_key(secret_key), body.encode(), hashlib.sha256).digest())
-        if len(token) > 512 or not hmac.compare_digest(signature, expected):
-            raise InvitationError("forged")
-        payload = json.loads(_unb64(body))
-        invitation = Invitation(
-            user_id=uuid.UUID(payload["u"]),
-            tenant_id=uuid.UUID(payload["t"]),
-            expires_at=float(payload["e"]),
-            fingerprint=str(payload["p"]),
-        )
-    except InvitationError:
-        raise
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InvitationError("malformed") from exc
+    p = _payload(secret_key, SETUP_PURPOSE, token, {"u": uuid.UUID, "t": uuid.UUID, "e": float, "p": str})
+    invitation = Invitation(user_id=p["u"], tenant_id=p["t"], expires_at=p["e"], fingerprint=p["p"])
     if invitation.expires_at < (now or time.time()):
         raise InvitationError("expired")
     return invitation
@@ -103,12 +82,6 @@ def read_link_token(secret_key: str, token: str, *, now: float | None = None) ->
 # -- invitation links ----------------------------------------------------------------------
 
 INVITATION_PATH = "/invitations/"
-
-
-def _invitation_key(secret_key: str) -> bytes:
-    if not secret_key:
-        raise RuntimeError("TESSERA_SECRET_KEY is needed to sign invitation links")
-    return hmac.new(secret_key.encode(), b"tessera:clinic-invitation:v1", hashlib.sha256).digest()
 
 
 @dataclass(frozen=True)
@@ -122,29 +95,14 @@ def make_invitation_token(
     secret_key: str, *, invitation_id: uuid.UUID, tenant_id: uuid.UUID, expires_at: float
 ) -> str:
     payload = {"i": str(invitation_id), "t": str(tenant_id), "e": int(expires_at)}
-    body = _b64(json.dumps(payload, separators=(",", ":")).encode())
-    signature = _b64(hmac.new(_invitation_key(secret_key), body.encode(), hashlib.sha256).digest())
-    return f"{body}.{signature}"
+    return sign_token(secret_key, INVITATION_PURPOSE, payload)
 
 
 def read_invitation_token(secret_key: str, token: str, *, now: float | None = None) -> InvitationLink:
     """The invitation a link names, if the link is authentic and unexpired (the caller
     still checks the tenant and the invitation's status)."""
-    try:
-        body, signature = token.split(".")
-        expected = _b64(hmac.new(_invitation_key(secret_key), body.encode(), hashlib.sha256).digest())
-        if len(token) > 512 or not hmac.compare_digest(signature, expected):
-            raise InvitationError("forged")
-        payload = json.loads(_unb64(body))
-        link = InvitationLink(
-            invitation_id=uuid.UUID(payload["i"]),
-            tenant_id=uuid.UUID(payload["t"]),
-            expires_at=float(payload["e"]),
-        )
-    except InvitationError:
-        raise
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InvitationError("malformed") from exc
+    p = _payload(secret_key, INVITATION_PURPOSE, token, {"i": uuid.UUID, "t": uuid.UUID, "e": float})
+    link = InvitationLink(invitation_id=p["i"], tenant_id=p["t"], expires_at=p["e"])
     if link.expires_at < (now or time.time()):
         raise InvitationError("expired")
     return link

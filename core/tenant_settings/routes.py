@@ -42,7 +42,7 @@ from core.tenancy.models import Tenant
 from core.tenant_settings.clinics import other_clinics
 from core.web.context import site_of
 from core.web.inputs import InputErrors, errors_by_field
-from core.web.render import page
+from core.web.render import form_page, page
 
 READ_SETTINGS = requires("core:settings", "read")
 WRITE_SETTINGS = requires("core:settings", "write")
@@ -78,9 +78,9 @@ async def _render(
         for key, label, href, obj in SECTIONS
         if _allowed(request, obj, "read")
     ]
-    response = await page(request, template, settings_sections=sections, settings_section=section, **context)
-    response.status_code = status
-    return response
+    return await form_page(
+        request, template, status_code=status, settings_sections=sections, settings_section=section, **context
+    )
 
 
 def _see_other(location: str) -> Response:

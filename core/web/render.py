@@ -45,3 +45,21 @@ async def page(request: Request, template: str, **context: Any) -> Template:
         "idle_seconds": (site.tenant.session_idle_seconds if site.tenant else 900) if signed_in else 0,
     }
     return Template(template_name=template, context={**base, **context})
+
+
+async def form_page(
+    request: Request,
+    template: str,
+    *,
+    status_code: int = 200,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    **context: Any,
+) -> Template:
+    """A page with a form, for ``core/macros.html``'s fields and error summary: the values
+    typed (kept on a refusal, so nothing is lost), the errors by field, a refusal's message,
+    and the status (422 or 409 with the errors; 200 without)."""
+    response = await page(request, template, values=values or {}, errors=errors or {}, error=error, **context)
+    response.status_code = status_code
+    return response

@@ -38,8 +38,8 @@ from core.plugin_api import (
     DbSession,
     Location,
     ProviderLocation,
+    form_page,
     may,
-    page,
     provider_names,
     requires,
     site_of,
@@ -65,21 +65,16 @@ SECTIONS = (
 async def _render(
     request: Request, template: str, *, section: str, status: int = 200, **context: Any
 ) -> Template:
-    feeds = may(request, "scheduling:feeds", "read")
-    response = await page(
+    return await form_page(
         request,
         template,
+        status_code=status,
         setup_sections=SECTIONS,
         setup_section=section,
-        show_feeds_link=feeds,
+        show_feeds_link=may(request, "scheduling:feeds", "read"),
         can_write=may(request, "scheduling:setup", "write"),
-        errors=context.pop("errors", None) or {},
-        error=context.pop("error", None),
-        values=context.pop("values", None) or {},
         **context,
     )
-    response.status_code = status
-    return response
 
 
 def _back(url: str) -> Response:

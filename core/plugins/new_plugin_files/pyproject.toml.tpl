@@ -10,6 +10,9 @@ description = "{{title}}: a Tessera plugin"
 requires-python = ">=3.11"
 dependencies = ["{{core_dist}}>=0.1,<1.0"]
 
+[project.optional-dependencies]
+test = ["{{core_dist}}[testing]>=0.1,<1.0"]
+
 # Tessera finds plugins through this entry-point group; the value is the module that
 # exposes `manifest` and the hook implementations.
 [project.entry-points."tessera.plugins"]
