@@ -34,6 +34,25 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     )
 )
+#: The API viewers Litestar serves under ``/schema`` (Swagger UI, ReDoc, RapiDoc, Elements,
+#: for signed-in members only; no patient data) are third-party pages that load their
+#: scripts from CDNs and start them inline. They get a policy of their own that allows
+#: that; every page of the app itself keeps the strict one above.
+API_VIEWER_PREFIX = "/schema"
+API_VIEWER_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://unpkg.com https://cdn.redoc.ly",
+        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://unpkg.com https://fonts.googleapis.com",
+        "font-src 'self' https://fonts.gstatic.com",
+        "img-src 'self' data: https:",
+        "worker-src 'self' blob:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    )
+)
 HSTS = "max-age=31536000; includeSubDomains"
 
 _ALWAYS = (
@@ -53,7 +72,10 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     headers = MutableScopeHeaders.from_message(message)
     for name, value in _ALWAYS:
         headers[name] = value
-    if not scope.get("path", "").startswith(CACHEABLE_PREFIXES):
+    path = scope.get("path", "")
+    if path == API_VIEWER_PREFIX or path.startswith(API_VIEWER_PREFIX + "/"):
+        headers["Content-Security-Policy"] = API_VIEWER_POLICY
+    if not path.startswith(CACHEABLE_PREFIXES):
         headers["Cache-Control"] = "no-store"
     if scope.get("scheme") == "https":
         headers["Strict-Transport-Security"] = HSTS
