@@ -169,6 +169,7 @@ def tessera_audit_actions() -> list[str]:
 @hookspec(robust=True)
 def tessera_navigation(request: Request) -> list[NavItem]:
     """*Contribution.* Return entries for the main navigation of the current tenant's pages.
+    Every enabled plugin's entries are shown, sorted by ``order`` then label.
 
     :param request: the current request (its ``tenant`` state is set).
     """
@@ -177,6 +178,7 @@ def tessera_navigation(request: Request) -> list[NavItem]:
 @hookspec(robust=True)
 def tessera_chart_panels(patient: Any, request: Request) -> list[ChartPanel]:
     """*Contribution.* Return panels to show on a patient's chart, in ``order``.
+    Every enabled plugin's panels are shown, sorted by ``order`` then title.
 
     :param patient: the patient whose chart is open.
     :param request: the current request.
@@ -187,6 +189,7 @@ def tessera_chart_panels(patient: Any, request: Request) -> list[ChartPanel]:
 def tessera_patient_header_items(patient: Any, request: Request) -> list[HeaderItem]:
     """*Contribution.* Return short items for the patient header of the chart: alerts,
     flags, a balance due. Keep them cheap: the header shows on every chart view.
+    Every enabled plugin's items are shown, sorted by ``order`` then text.
 
     :param patient: the patient whose chart is open (``core.patients.schemas.PatientOut``).
     :param request: the current request.
@@ -197,6 +200,7 @@ def tessera_patient_header_items(patient: Any, request: Request) -> list[HeaderI
 def tessera_encounter_panels(encounter: Encounter, request: Request) -> list[ChartPanel]:
     """*Contribution.* Return panels for an encounter's page (``/encounters/{id}``): a
     note, vitals, charges. Rendered like chart panels, in ``order``.
+    Every enabled plugin's panels are shown, sorted by ``order`` then title.
 
     :param encounter: the ``core.encounters.models.Encounter`` shown; read-only.
     :param request: the current request.
@@ -207,6 +211,7 @@ def tessera_encounter_panels(encounter: Encounter, request: Request) -> list[Cha
 def tessera_worklist_items(principal: Principal, session: AsyncSession, request: Request) -> list[WorkItem]:
     """*Contribution.* Return the signed-in user's open work for the "My work" page
     (``/my-work``): notes to sign, co-signatures asked of them, tasks.
+    Every enabled plugin's entries are listed, grouped by ``kind``, sorted by ``due``.
 
     :param principal: the signed-in user (``principal.user_id``, ``principal.roles``).
     :param session: the request's session in the tenant's scope; read through it, and
@@ -268,6 +273,9 @@ def tessera_encounter_status_changed(
     commit with the change. Raising aborts the change (nothing is committed); raise a
     ``litestar.exceptions.ClientException`` with a message to refuse it with a 400, any
     other exception is a server error.
+    Plugins are called in pluggy's order (``@hookimpl(tryfirst=True)`` to check before the
+    others); the first to raise ends the call. For reactions that may fail or be slow,
+    publish or consume a durable event instead (``publish_event``).
 
     :param encounter: the ``core.encounters.models.Encounter``, already showing
         ``new_status``; treat it as read-only.
