@@ -35,6 +35,7 @@ from core.tenancy.sites import ClinicSite, clinic_site
 from core.web.context import SiteContext, plugin_config, site_of
 from core.web.inputs import (
     InputErrors,
+    date_problem,
     errors_by_field,
     field_error,
     parse_bound,
@@ -80,6 +81,7 @@ __all__ = [
     "create_encounter",
     "current_principal",
     "current_tenant_id",
+    "date_problem",
     "enqueue_job",
     "errors_by_field",
     "fetch_page",

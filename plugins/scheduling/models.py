@@ -13,7 +13,6 @@ import uuid
 
 from sqlalchemy import (
     CheckConstraint,
-    Date,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -120,8 +119,8 @@ class AvailabilityTemplate(Stamped, TenantModel):
     weekday: Mapped[int] = mapped_column(SmallInteger)
     start_time: Mapped[dt.time] = mapped_column(Time)
     end_time: Mapped[dt.time] = mapped_column(Time)
-    valid_from: Mapped[dt.date] = mapped_column(Date)
-    valid_until: Mapped[dt.date | None] = mapped_column(Date)
+    valid_from: Mapped[dt.date] = mapped_column()
+    valid_until: Mapped[dt.date | None] = mapped_column()
 
 
 class AvailabilityException(Stamped, TenantModel):
@@ -268,8 +267,8 @@ class WaitlistEntry(Stamped, TenantModel):
     #: None = any provider / any location
     provider_id: Mapped[uuid.UUID | None] = mapped_column()
     location_id: Mapped[uuid.UUID | None] = mapped_column()
-    earliest_date: Mapped[dt.date] = mapped_column(Date)
-    latest_date: Mapped[dt.date | None] = mapped_column(Date)
+    earliest_date: Mapped[dt.date] = mapped_column()
+    latest_date: Mapped[dt.date | None] = mapped_column()
     #: weekdays that suit (0 = Monday); empty = any
     weekdays: Mapped[str] = mapped_column(String(13), default="", server_default="")
     note: Mapped[str | None] = mapped_column(Text)
