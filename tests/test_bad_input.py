@@ -70,6 +70,16 @@ async def test_list_filters_outside_the_accepted_years_are_refused(owner_client,
         assert name in errors_of(response)
 
 
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
+async def test_audit_date_filters_outside_the_accepted_years_are_refused(owner_client, day):
+    """Before: 9999-12-31 as the (inclusive) end overflowed adding its next day (500)."""
+    for name in ("from", "to"):
+        for path in ("/api/audit", "/api/audit.csv", "/api/audit/emergency"):
+            response = await owner_client.get(path, params={name: day})
+            assert response.status_code == 400, (path, name, response.text)
+            assert "1900-01-01" in response.json()["detail"]
+
+
 async def test_patient_dates_outside_the_accepted_years_are_refused(owner_client, clinic):
     response = await owner_client.post(
         f"/api/patients/{clinic.patient_id}/medications",
