@@ -319,3 +319,23 @@ async def test_json_nested_a_thousand_deep_is_refused(owner_client, clinic, clie
             headers={"content-type": "application/json"},
         )
         assert login.status_code == 400, login.text
+
+
+def test_the_request_checks_refuse_only_what_no_field_accepts():
+    from core.web.request_checks import DEPTH_MESSAGE, MAX_JSON_DEPTH, NUL_MESSAGE, body_problem
+
+    json_type = "application/json; charset=utf-8"
+    assert body_problem(json_type, b'{"name": "Ada", "tags": [["a"]]}') is None
+    assert body_problem(json_type, b'{"name": "A\\u0000da"}') == NUL_MESSAGE
+    assert body_problem(json_type, b'{"na\\u0000me": "Ada"}') == NUL_MESSAGE
+    assert body_problem(json_type, b'{"name": "A\\\\u0000da"}') is None  # an escaped backslash, no NUL
+    assert body_problem(json_type, b"not json") is None  # the route answers malformed JSON itself
+    deepest = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    assert body_problem(json_type, deepest.encode()) is None
+    too_deep = "[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1)
+    assert body_problem(json_type, too_deep.encode()) == DEPTH_MESSAGE
+    assert body_problem(json_type, ("[" * 100_000 + "]" * 100_000).encode()) == DEPTH_MESSAGE
+    form = "application/x-www-form-urlencoded"
+    assert body_problem(form, b"email=a%40b.test&password=x") is None
+    assert body_problem(form, b"email=a%00b.test&password=x") == NUL_MESSAGE
+    assert body_problem("multipart/form-data; boundary=x", b"\x00\x01") is None
