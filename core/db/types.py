@@ -55,6 +55,10 @@ class SafeDateTime(TypeDecorator):
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    def coerce_compared_value(self, op, value):
+        # as the plain type would: ``starts_at - timedelta`` binds an interval
+        return self.impl.coerce_compared_value(op, value)
+
     def process_result_value(self, value, dialect):
         return readable_instant(value)
 
@@ -64,6 +68,10 @@ class SafeDate(TypeDecorator):
 
     impl = Date
     cache_ok = True
+
+    def coerce_compared_value(self, op, value):
+        # as the plain type would: ``day + timedelta`` binds an interval
+        return self.impl.coerce_compared_value(op, value)
 
     def process_result_value(self, value, dialect):
         return readable_date(value)
