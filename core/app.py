@@ -39,6 +39,8 @@ from core.web.context import TenantDirectory, request_session, site_of
 from core.web.errors import EXCEPTION_HANDLERS
 from core.web.hosts import host_middleware_factory
 from core.web.json_only import json_only_middleware
+from core.web.openapi import declare_shared_responses
+from core.web.request_checks import request_checks_middleware
 from core.web.schema_scope import scope_renders
 from core.web.security_headers import add_security_headers
 
@@ -117,6 +119,9 @@ def create_app(
     route_handlers: list[Any] = []
     for name, handlers in registry.call_each("tessera_routes"):
         handlers = flatten([handlers])
+        # the error answers every route shares, in the OpenAPI document (core.web.openapi);
+        # before the handlers are registered (a router registers copies)
+        declare_shared_responses(handlers)
         if registry.is_builtin(name):
             route_handlers.extend(handlers)
         elif handlers:
@@ -153,6 +158,7 @@ def create_app(
     return Litestar(
         route_handlers=route_handlers,
         middleware=[
+            request_checks_middleware,  # NUL characters, deep JSON: refused before anything else
             host_middleware_factory(settings.base_domain, directory),
             json_only_middleware,  # before authentication: a form body never reaches it
             auth_middleware_factory(Authenticator(db, sessions)),
@@ -169,6 +175,7 @@ def create_app(
                     path="/schema",
                     route_handlers=[],
                     guards=[per_site(tenant=requires_login, platform=requires_operator)],
+                    include_in_schema=False,
                 ),
             )
         ),

@@ -68,6 +68,7 @@ from core.web.context import SiteContext, plugin_config, site_of
 from core.web.htmx import go_to, htmx_details, is_htmx, render_fragment, retarget, wants_fragment
 from core.web.inputs import (
     InputErrors,
+    date_problem,
     errors_by_field,
     field_error,
     parse_bound,
@@ -131,6 +132,7 @@ __all__ = [
     "csrf_token",
     "current_principal",
     "current_tenant_id",
+    "date_problem",
     "deliver",
     "encounter_types",
     "enqueue_job",

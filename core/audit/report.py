@@ -16,6 +16,7 @@ from sqlalchemy import Select, func, or_, select
 
 from core.audit.actions import all_actions, is_known
 from core.audit.models import AuditEvent
+from core.web.inputs import date_problem
 
 SORTS = {"time": "occurred_at", "user": "actor_label", "action": "action"}
 DEFAULT_PER_PAGE = 50
@@ -70,9 +71,12 @@ class AuditFilters:
 
 def _date(value: str, name: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise FilterError(f"{name} must be a date like 2026-03-31, got {value!r}") from None
+    if problem := date_problem(day):  # the accepted years (core.web.inputs)
+        raise FilterError(f"{name} {problem}, got {value!r}")
+    return day
 
 
 def _int(value: str | None, name: str, default: int, lo: int, hi: int) -> int:

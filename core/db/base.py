@@ -10,8 +10,10 @@ import datetime as dt
 import uuid
 
 import uuid_utils
-from sqlalchemy import DateTime, ForeignKey, MetaData, Uuid, func
+from sqlalchemy import ForeignKey, MetaData, Uuid, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+from core.db.types import SafeDate, SafeDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -33,7 +35,8 @@ def utcnow() -> dt.datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dt.datetime: DateTime(timezone=True), uuid.UUID: Uuid}
+    # dates and instants read back tolerantly (core.db.types): a stored extreme never breaks a page
+    type_annotation_map = {dt.datetime: SafeDateTime(), dt.date: SafeDate(), uuid.UUID: Uuid}
 
 
 class TenantScoped:

@@ -128,8 +128,11 @@ async def create_encounter(request: Request, db_session: DbSession, data: JSONBo
         resource_id=encounter.id,
         patient_id=encounter.patient_id,
     )
+    out = await _one_json(
+        request, db_session, encounter
+    )  # built before the commit: a failure commits nothing
     await db_session.commit()
-    return await _one_json(request, db_session, encounter)
+    return out
 
 
 @get("/api/encounters/{encounter_id:uuid}", name="core:api-encounter", guards=READ, opt=PHI)
@@ -162,8 +165,11 @@ async def update_encounter(
         patient_id=encounter.patient_id,
         detail={"fields": changed},
     )
+    out = await _one_json(
+        request, db_session, encounter
+    )  # built before the commit: a failure commits nothing
     await db_session.commit()
-    return await _one_json(request, db_session, encounter)
+    return out
 
 
 @post(
@@ -195,8 +201,11 @@ async def set_encounter_status(
         reason=reason,
         detail={"status": [old_status, new_status]},
     )
+    out = await _one_json(
+        request, db_session, encounter
+    )  # built before the commit: a failure commits nothing
     await db_session.commit()
-    return await _one_json(request, db_session, encounter)
+    return out
 
 
 ROUTES = [list_encounters, create_encounter, show_encounter, update_encounter, set_encounter_status]

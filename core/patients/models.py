@@ -18,7 +18,6 @@ import uuid
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    Date,
     ForeignKeyConstraint,
     Index,
     String,
@@ -94,7 +93,7 @@ class Patient(Timestamps, TenantModel):
     middle_name: Mapped[str | None] = mapped_column(Text)
     family_name: Mapped[str] = mapped_column(Text)
     preferred_name: Mapped[str | None] = mapped_column(Text)
-    birth_date: Mapped[dt.date] = mapped_column(Date)
+    birth_date: Mapped[dt.date] = mapped_column()
     sex_at_birth: Mapped[str] = mapped_column(String(8), default="unknown", server_default="unknown")
     gender_identity: Mapped[str | None] = mapped_column(Text)
     pronouns: Mapped[str | None] = mapped_column(Text)
@@ -170,11 +169,11 @@ class PatientCoverage(Timestamps, TenantModel):
     member_id: Mapped[str] = mapped_column(String(64))
     group_number: Mapped[str | None] = mapped_column(String(64))
     subscriber_name: Mapped[str | None] = mapped_column(Text)
-    subscriber_birth_date: Mapped[dt.date | None] = mapped_column(Date)
+    subscriber_birth_date: Mapped[dt.date | None] = mapped_column()
     relationship: Mapped[str] = mapped_column(String(16), default="self", server_default="self")
     priority: Mapped[str] = mapped_column(String(16), default="primary", server_default="primary")
-    effective_start: Mapped[dt.date | None] = mapped_column(Date)
-    effective_end: Mapped[dt.date | None] = mapped_column(Date)
+    effective_start: Mapped[dt.date | None] = mapped_column()
+    effective_end: Mapped[dt.date | None] = mapped_column()
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
 
 
@@ -210,7 +209,7 @@ class PatientProblem(Timestamps, TenantModel):
     patient_id: Mapped[uuid.UUID] = mapped_column()
     code: Mapped[str] = mapped_column(String(10))
     description: Mapped[str] = mapped_column(Text)
-    onset_date: Mapped[dt.date | None] = mapped_column(Date)
+    onset_date: Mapped[dt.date | None] = mapped_column()
     note: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
 
@@ -231,8 +230,8 @@ class PatientMedication(Timestamps, TenantModel):
     dose: Mapped[str | None] = mapped_column(Text)
     route: Mapped[str | None] = mapped_column(Text)
     frequency: Mapped[str | None] = mapped_column(Text)
-    start_date: Mapped[dt.date | None] = mapped_column(Date)
-    end_date: Mapped[dt.date | None] = mapped_column(Date)
+    start_date: Mapped[dt.date | None] = mapped_column()
+    end_date: Mapped[dt.date | None] = mapped_column()
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
 
 

@@ -35,6 +35,7 @@ from core.patients import schemas as s
 from core.patients.services import PatientError
 from core.plugin_api import DbSession
 from core.web.errors import http_exception_handler
+from core.web.inputs import MAX_OFFSET
 
 READ = [requires("core:patients", "read")]
 WRITE = [requires("core:patients", "write")]
@@ -81,7 +82,7 @@ async def search_patients(
     mrn: FromQuery[str | None] = None,
     status: Annotated[str, QueryParameter(description="active, inactive or any")] = "active",
     limit: Annotated[int, QueryParameter(ge=1, le=services.MAX_LIMIT)] = 20,
-    offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
 ) -> s.PatientPage:
     """Search patients by name (case- and accent-insensitive prefixes), birth date or MRN."""
     result = await services.search_patients(

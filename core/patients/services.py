@@ -39,6 +39,7 @@ from core.patients.models import (
 )
 from core.patients.search import name_condition, normalize, parse_query
 from core.tenancy.context import require_tenant_id
+from core.web.inputs import date_problem
 
 MAX_LIMIT = 100
 OLDEST_BIRTH_DATE = dt.date(1900, 1, 1)
@@ -104,6 +105,13 @@ def _not_future(name: str, value: dt.date | None) -> None:
 def _ordered(start_name: str, start, end_name: str, end) -> None:
     if start is not None and end is not None and end < start:
         raise InputError(end_name, f"must be on or after {start_name} ({start.isoformat()})")
+
+
+def _dates_in_range(values: dict[str, Any]) -> None:
+    """Every date of a body lies in the years the API accepts (``core.web.inputs``)."""
+    for name, value in values.items():
+        if isinstance(value, dt.date) and (problem := date_problem(value)):
+            raise InputError(name, f"{value.isoformat()}: {problem}")
 
 
 def _check_birth_date(value: dt.date | None) -> None:
@@ -234,6 +242,7 @@ PATIENT_REQUIRED = ("given_name", "family_name")
 def _check_patient_values(values: dict[str, Any]) -> None:
     if "birth_date" in values:
         _check_birth_date(values["birth_date"])
+    _dates_in_range(values)
     if values.get("country"):
         values["country"] = values["country"].upper()
 
@@ -602,6 +611,7 @@ async def _validate(session: AsyncSession, kind: Kind, row, values: dict[str, An
         _not_future("onset_date", after("onset_date"))
         if "code" in values:
             values.update(await validated_code(values["code"]))
+    _dates_in_range(values)
     return values
 
 

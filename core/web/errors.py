@@ -18,7 +18,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import Scope, Send
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = logging.getLogger("tessera.errors")
@@ -37,6 +37,8 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    413: "Too large",
+    415: "Unsupported content type",
     422: "Check the form",
     429: "Too many requests",
     500: "Something went wrong",
@@ -59,17 +61,17 @@ def _body(status: int, message: str, as_json: bool, extra: dict | None = None) -
     return page.encode(), "text/html; charset=utf-8"
 
 
-async def send_not_found(scope: Scope, send: Send, message: str) -> None:
-    """Answer 404 straight from ASGI middleware (before any handler runs)."""
+async def send_error(scope: Scope, send: Send, status: int, message: str) -> None:
+    """Answer an error straight from ASGI middleware (before any handler runs)."""
     accept = ""
     for name, value in scope.get("headers", ()):
         if name == b"accept":
             accept = value.decode("latin-1")
-    body, content_type = _body(404, message, wants_json(scope.get("path", ""), accept))
+    body, content_type = _body(status, message, wants_json(scope.get("path", ""), accept))
     await send(
         {
             "type": "http.response.start",
-            "status": 404,
+            "status": status,
             "headers": [
                 (b"content-type", content_type.encode()),
                 (b"content-length", str(len(body)).encode()),
@@ -79,10 +81,16 @@ async def send_not_found(scope: Scope, send: Send, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def send_not_found(scope: Scope, send: Send, message: str) -> None:
+    """Answer 404 straight from ASGI middleware (before any handler runs)."""
+    await send_error(scope, send, 404, message)
+
+
 def _respond(request: Request, status: int, message: str, extra: dict | None = None) -> Response:
     as_json = wants_json(request.url.path, request.headers.get("accept", ""))
     body, content_type = _body(status, message, as_json, extra)
-    return Response(content=body, status_code=status, media_type=content_type)
+    # the bare media type: Litestar adds "; charset=utf-8" to text/* itself
+    return Response(content=body, status_code=status, media_type=content_type.split(";", 1)[0])
 
 
 def http_exception_handler(request: Request, exc: HTTPException) -> Response:
@@ -239,6 +247,33 @@ def connection_error_handler(request: Request, exc: Exception) -> Response:
     return internal_error_handler(request, exc)
 
 
+#: What the database refused, by SQLSTATE class or code: the client sent a reference or a
+#: value that passed the route's own checks but not the schema's (a row deleted meanwhile,
+#: a race between two requests, a check no route repeats).
+_REFUSED = {
+    "23503": (422, "The request refers to a record that does not exist in this clinic (any more)."),
+    "23505": (409, "This conflicts with a record that already exists."),
+    "23P01": (409, "This conflicts with a record that already exists."),
+    "23514": (422, "A value of the request is not acceptable."),
+    "23502": (422, "A required value is missing."),
+}
+
+
+def database_refusal_handler(request: Request, exc: IntegrityError | DataError) -> Response:
+    """The database refused a value or a reference: a 4xx, never a 500. Every route is
+    covered, so a check a handler forgot answers as a client error; the transaction is
+    rolled back (the request's session is closed without a commit). Logged with the
+    SQLSTATE and the route only: the driver's message quotes the refused values."""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or ""
+    status, message = _REFUSED.get(
+        code, (422, "A value of the request cannot be stored; check the values sent.")
+    )
+    log.warning(
+        "database refused %s (%s) on %s %s", type(exc).__name__, code, request.method, _route(request)
+    )
+    return _respond(request, status, message)
+
+
 EXCEPTION_HANDLERS = {
     RedisConnectionError: connection_error_handler,
     RedisTimeoutError: connection_error_handler,
@@ -247,6 +282,8 @@ EXCEPTION_HANDLERS = {
     asyncpg.exceptions.PostgresConnectionError: connection_error_handler,
     DBAPIError: database_error_handler,
     HTTPException: http_exception_handler,
+    IntegrityError: database_refusal_handler,
+    DataError: database_refusal_handler,
     PoolTimeout: pool_timeout_handler,
     Exception: internal_error_handler,
 }

@@ -17,9 +17,25 @@ from typing import Any, TypeVar
 
 from litestar.exceptions import ValidationException
 
+from core.db.types import EARLIEST_DATE, EARLIEST_INSTANT, LATEST_DATE, LATEST_INSTANT
+
 
 class InputErrors(ValidationException):
     pass
+
+
+#: The dates and instants the API accepts: a clinic's records (birth dates of the living,
+#: visits, appointments, coverage periods) all fall inside these years. Anything outside
+#: is a typing slip or a probe, and the extremes (year 1, 9999) overflow as soon as they
+#: are shifted into a time zone or a day is added; PostgreSQL even stores the instant
+#: 0001-01-01T00:00Z as ``-infinity`` through asyncpg. ``core.db.types`` reads stored values
+#: outside this range as its nearest end, so a row written around the API cannot break a
+#: page either.
+DATE_RANGE = f"must be between {EARLIEST_DATE.isoformat()} and {LATEST_DATE.isoformat()}"
+
+#: The largest ``offset`` a list accepts (PostgreSQL's OFFSET is a 64-bit integer; a page
+#: that far out is never a real request).
+MAX_OFFSET = 1_000_000_000
 
 
 Failure = TypeVar("Failure", bound=ValidationException)
@@ -65,16 +81,31 @@ def parse_instant(value: Any) -> tuple[dt.datetime | None, str | None]:
         return None, "must be an ISO 8601 date-time, e.g. 2026-03-02T15:30:00Z"
     if parsed.tzinfo is None:
         return None, "include a UTC offset or Z, e.g. 2026-03-02T09:30:00-06:00"
-    return parsed.astimezone(dt.UTC), None
+    if not EARLIEST_DATE.year <= parsed.year <= LATEST_DATE.year:
+        return None, DATE_RANGE  # checked before converting: year 1 or 9999 may overflow
+    instant = parsed.astimezone(dt.UTC)
+    if not EARLIEST_INSTANT <= instant <= LATEST_INSTANT:
+        return None, DATE_RANGE
+    return instant, None
+
+
+def date_problem(value: dt.date | None) -> str | None:
+    """Why a parsed date is outside the accepted range (None when it is inside)."""
+    if value is not None and not EARLIEST_DATE <= value <= LATEST_DATE:
+        return DATE_RANGE
+    return None
 
 
 def parse_date(value: Any) -> tuple[dt.date | None, str | None]:
     if not isinstance(value, str):
         return None, "must be a date, YYYY-MM-DD"
     try:
-        return dt.date.fromisoformat(value.strip()), None
+        day = dt.date.fromisoformat(value.strip())
     except ValueError:
         return None, "must be a date, YYYY-MM-DD"
+    if problem := date_problem(day):
+        return None, problem
+    return day, None
 
 
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -97,6 +128,8 @@ def parse_bound(value: str, time_zone: str, *, end: bool) -> tuple[dt.datetime |
             day = dt.date.fromisoformat(value)
         except ValueError:
             return None, "must be a date (YYYY-MM-DD) or a date-time with offset"
+        if problem := date_problem(day):
+            return None, problem
         if end:
             day += dt.timedelta(days=1)
         local = dt.datetime.combine(day, dt.time(), tzinfo=zoneinfo.ZoneInfo(time_zone))
@@ -107,7 +140,7 @@ def parse_bound(value: str, time_zone: str, *, end: bool) -> tuple[dt.datetime |
 def parse_limit(value: str | None, *, default: int = 50, maximum: int = 200) -> tuple[int, str | None]:
     if value is None:
         return default, None
-    if not value.isdigit() or not 1 <= int(value) <= maximum:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= maximum:
         return default, f"must be a whole number from 1 to {maximum}"
     return int(value), None
 
@@ -115,8 +148,8 @@ def parse_limit(value: str | None, *, default: int = 50, maximum: int = 200) -> 
 def parse_offset(value: str | None) -> tuple[int, str | None]:
     if value is None:
         return 0, None
-    if not value.isdigit():
-        return 0, "must be a whole number, 0 or more"
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_OFFSET:
+        return 0, f"must be a whole number from 0 to {MAX_OFFSET}"
     return int(value), None
 
 

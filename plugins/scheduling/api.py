@@ -158,7 +158,7 @@ async def list_slots(
             errors.append({"field": "to", "reason": f"at most {availability.MAX_RANGE_DAYS} days after from"})
     step = None
     if step_minutes is not None:
-        if not step_minutes.isdigit() or not 5 <= int(step_minutes) <= 240:
+        if not (step_minutes.isascii() and step_minutes.isdigit()) or not 5 <= int(step_minutes) <= 240:
             errors.append({"field": "step_minutes", "reason": "must be a whole number from 5 to 240"})
         else:
             step = int(step_minutes)

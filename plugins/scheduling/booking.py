@@ -189,6 +189,12 @@ class _Checked:
     time_zone: str
 
 
+async def check_references(session: AsyncSession, proposal: Proposal) -> None:
+    """The proposal's patient, provider, location and type exist in this clinic and may be
+    booked (422 naming the field): for writers that store the ids before booking (a series)."""
+    await _check(session, proposal)
+
+
 async def _check(session: AsyncSession, proposal: Proposal, *, patient_known: bool = False) -> _Checked:
     """References and times of a proposal (422 naming the field), and the resources it
     could use."""

@@ -14,6 +14,7 @@ from litestar.exceptions import ValidationException
 
 from core.plugin_api import (
     InputReader,
+    date_problem,
     errors_by_field,
     parse_date,
     parse_instant,
@@ -26,6 +27,7 @@ from core.plugin_api import raise_errors as _raise_errors
 __all__ = [
     "FieldErrors",
     "Reader",
+    "date_problem",
     "errors_by_field",
     "field_error",
     "parse_date",

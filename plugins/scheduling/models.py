@@ -13,7 +13,6 @@ import uuid
 
 from sqlalchemy import (
     CheckConstraint,
-    Date,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -113,8 +112,8 @@ class AvailabilityTemplate(Timestamps, TenantModel):
     weekday: Mapped[int] = mapped_column(SmallInteger)
     start_time: Mapped[dt.time] = mapped_column(Time)
     end_time: Mapped[dt.time] = mapped_column(Time)
-    valid_from: Mapped[dt.date] = mapped_column(Date)
-    valid_until: Mapped[dt.date | None] = mapped_column(Date)
+    valid_from: Mapped[dt.date] = mapped_column()
+    valid_until: Mapped[dt.date | None] = mapped_column()
 
 
 class AvailabilityException(Timestamps, TenantModel):
@@ -261,8 +260,8 @@ class WaitlistEntry(Timestamps, TenantModel):
     #: None = any provider / any location
     provider_id: Mapped[uuid.UUID | None] = mapped_column()
     location_id: Mapped[uuid.UUID | None] = mapped_column()
-    earliest_date: Mapped[dt.date] = mapped_column(Date)
-    latest_date: Mapped[dt.date | None] = mapped_column(Date)
+    earliest_date: Mapped[dt.date] = mapped_column()
+    latest_date: Mapped[dt.date | None] = mapped_column()
     #: weekdays that suit (0 = Monday); empty = any
     weekdays: Mapped[str] = mapped_column(String(13), default="", server_default="")
     note: Mapped[str | None] = mapped_column(Text)

@@ -123,6 +123,10 @@ def _ints(name: str, value: str, low: int, high: int, *, signed: bool = False) -
     return tuple(out)
 
 
+#: the years an UNTIL may name (the API's accepted dates, core.plugin_api.parse_date)
+UNTIL_YEARS = (1900, 2200)
+
+
 def parse_until(value: str, zone: zoneinfo.ZoneInfo) -> dt.datetime:
     """UNTIL as an instant. RFC 5545 wants UTC (``19971224T000000Z``) when DTSTART has a
     zone; a date (``20260414``, the whole local day) and a floating local time are read in
@@ -132,6 +136,8 @@ def parse_until(value: str, zone: zoneinfo.ZoneInfo) -> dt.datetime:
             parsed = dt.datetime.strptime(value, pattern)
         except ValueError:
             continue
+        if not UNTIL_YEARS[0] <= parsed.year <= UNTIL_YEARS[1]:
+            raise RuleError(f"UNTIL must be in the years {UNTIL_YEARS[0]} to {UNTIL_YEARS[1]}")
         if kind == "utc":
             return parsed.replace(tzinfo=dt.UTC)
         if kind == "date":
@@ -181,7 +187,7 @@ def parse_rrule(text: str, zone: zoneinfo.ZoneInfo) -> Rule:
         raise RuleError("give COUNT or UNTIL, not both (RFC 5545 3.3.10)")
     if "COUNT" in parts:
         value = parts.pop("COUNT")
-        if not value.isdigit() or not 1 <= int(value) <= MAX_OCCURRENCES:
+        if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_OCCURRENCES:
             raise RuleError(f"COUNT must be a number of visits from 1 to {MAX_OCCURRENCES}")
         count = int(value)
     elif "UNTIL" in parts:

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.plugin_api import location_time_zone, record, require_tenant_id, utcnow
 from plugins.scheduling import availability, booking, calendars
 from plugins.scheduling.booking import BookingConflict, Proposal
-from plugins.scheduling.inputs import field_error
+from plugins.scheduling.inputs import date_problem, field_error, parse_instant
 from plugins.scheduling.models import Appointment, AppointmentType, Series
 from plugins.scheduling.recurrence import (
     WEEKDAYS,
@@ -136,6 +136,12 @@ def read_local_start(value: Any, zone: str, field_name: str = "start") -> dt.dat
             field_name, "must be a date-time like 2026-03-03T09:00 (local time at the location)"
         ) from None
     if parsed.tzinfo is not None:
+        _, problem = parse_instant(value)  # the accepted years, checked before converting
+        if problem:
+            raise field_error(field_name, problem)
+    elif problem := date_problem(parsed.date()):
+        raise field_error(field_name, problem)
+    if parsed.tzinfo is not None:
         parsed = parsed.astimezone(zoneinfo.ZoneInfo(zone)).replace(tzinfo=None)
     return parsed.replace(second=0, microsecond=0)
 
@@ -154,25 +160,18 @@ def read_decisions(data: Any, occurrences: list[Occurrence]) -> dict[dt.datetime
     known = {o.starts_at for o in occurrences}
     out: dict[dt.datetime, Decision] = {}
     for key, value in data.items():
-        try:
-            when = dt.datetime.fromisoformat(str(key).strip())
-        except ValueError:
-            when = None
-        if when is None or when.tzinfo is None or when.astimezone(dt.UTC) not in known:
+        when, _ = parse_instant(str(key))
+        if when is None or when not in known:
             raise field_error(
                 f"decisions.{key}", "is not an occurrence of this series; use the starts the preview listed"
             )
-        when = when.astimezone(dt.UTC)
         if value == "skip":
             out[when] = Decision(skip=True)
         elif isinstance(value, dict) and set(value) == {"move_to"}:
-            try:
-                target = dt.datetime.fromisoformat(str(value["move_to"]).strip())
-            except ValueError:
-                target = None
-            if target is None or target.tzinfo is None:
-                raise field_error(f"decisions.{key}.move_to", "must be a date-time with a UTC offset or Z")
-            out[when] = Decision(move_to=target.astimezone(dt.UTC))
+            target, problem = parse_instant(str(value["move_to"]))
+            if problem:
+                raise field_error(f"decisions.{key}.move_to", problem)
+            out[when] = Decision(move_to=target)
         else:
             raise field_error(f"decisions.{key}", 'must be "skip" or {"move_to": "<date-time>"}')
     return out
@@ -293,6 +292,10 @@ async def book_series(
     now = utcnow()
     if any(o.starts_at <= now and not decisions.get(o.starts_at, Decision()).skip for o in occurrences):
         raise field_error("start", "the series has occurrences in the past; start it later or skip them")
+    if occurrences:
+        # the series row stores the ids: an unknown or another clinic's one is a 422 here,
+        # as in the preview, not a foreign-key failure at the flush
+        await booking.check_references(session, spec.proposal(occurrences[0].starts_at))
     await _lock_all(session, spec)
     series = Series(
         patient_id=spec.patient_id,

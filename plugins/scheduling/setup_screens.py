@@ -84,7 +84,7 @@ def _back(url: str) -> Response:
 def _whole_number(raw: Any) -> Any:
     """A form's digits as an int; anything else as typed (the service names the problem)."""
     text = str(raw or "").strip()
-    return int(text) if text.isdigit() else (text or None)
+    return int(text) if text.isascii() and text.isdigit() else (text or None)
 
 
 def _blank_none(raw: Any) -> str | None:

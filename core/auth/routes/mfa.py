@@ -104,6 +104,7 @@ async def mfa_submit(request: Request) -> Response:
 @post(
     "/api/auth/mfa",
     name="core:api-mfa",
+    opt={"throttled": True},
     guards=[public("second-factor step of sign-in")],
     tags=["auth"],
     status_code=200,
@@ -332,6 +333,7 @@ async def mfa_off(request: Request) -> Response | Template:
 @post(
     "/api/account/mfa/recovery-codes",
     name="core:api-mfa-new-codes",
+    opt={"throttled": True},
     guards=[requires_session],
     tags=["account"],
     status_code=200,
@@ -347,6 +349,7 @@ async def api_mfa_new_codes(request: Request, data: JSONBody[dict[str, Any]]) ->
 @post(
     "/api/account/mfa/off",
     name="core:api-mfa-off",
+    opt={"throttled": True},
     guards=[requires_session],
     tags=["account"],
     status_code=200,

@@ -84,6 +84,7 @@ async def password_submit(request: Request) -> Template:
 @post(
     "/api/account/password",
     name="core:api-password",
+    opt={"throttled": True},
     guards=[requires_session],
     tags=["account"],
     status_code=200,

@@ -108,7 +108,14 @@ async def login_submit(request: Request) -> Response:
     return Redirect(location, status_code=303, cookies=[sign_in_cookie(request, session_id)])
 
 
-@post("/api/auth/login", name="core:api-login", guards=[public("sign-in")], tags=["auth"], status_code=200)
+@post(
+    "/api/auth/login",
+    name="core:api-login",
+    guards=[public("sign-in")],
+    tags=["auth"],
+    status_code=200,
+    opt={"throttled": True},
+)
 async def api_login(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     """Sign in with e-mail and password; sets the session cookie. When the answer says
     ``mfa_required``, send the authenticator code to ``POST /api/auth/mfa`` next. Unsafe

@@ -28,6 +28,7 @@ from core.plugin_api import (
     site_of,
 )
 from plugins.scheduling import booking
+from plugins.scheduling.inputs import parse_date, parse_instant
 from plugins.scheduling.models import (
     HOLDING,
     Appointment,
@@ -81,18 +82,13 @@ def _parse_uuid(value: Any) -> uuid.UUID | None:
 
 
 def _parse_date(value: Any) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(str(value).strip()) if value else None
-    except ValueError:
-        return None
+    """A date from a query string or form, None when absent, malformed or outside the
+    accepted years (the screens then show today)."""
+    return parse_date(str(value))[0] if value else None
 
 
 def _parse_instant(value: Any) -> dt.datetime | None:
-    try:
-        instant = dt.datetime.fromisoformat(str(value).strip()) if value else None
-    except ValueError:
-        return None
-    return instant.astimezone(dt.UTC) if instant and instant.tzinfo else None
+    return parse_instant(str(value))[0] if value else None
 
 
 def _problem(exc: HTTPException) -> str:
