@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import text
 
 
 def free_port() -> int:
@@ -145,3 +147,18 @@ def sms_gateway() -> Iterator[tuple[SmsGateway, str]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+async def no_unsent_messages_left(owner_engine):
+    """Withdraw, after the test, the ``core.send_message`` outbox entries it left open (an
+    invitation whose e-mail the test never sent): the suite shares one database, and a
+    later test that runs a real worker would otherwise send them all first."""
+    yield
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE core_outbox SET status = 'withdrawn', finished_at = now() "
+                "WHERE job = 'core.send_message' AND status IN ('pending', 'enqueued')"
+            )
+        )

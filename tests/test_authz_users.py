@@ -11,6 +11,9 @@ from core.app import create_app
 from core.audit.models import AuditEvent
 from core.auth.sessions import COOKIE_NAME
 from core.tenancy import tenant_scope
+from tests.message_servers import no_unsent_messages_left  # noqa: F401 - used by name
+
+pytestmark = pytest.mark.usefixtures("no_unsent_messages_left")
 
 JSON = {"accept": "application/json"}
 

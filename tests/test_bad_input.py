@@ -55,7 +55,7 @@ async def test_an_encounter_outside_the_accepted_years_is_refused_and_nothing_is
     """Before: year 1 answered 500 after committing a row holding -infinity."""
     end = "9999-12-31T23:59:59.999999Z" if start.startswith("9999") else "2026-03-02T16:15:00Z"
     response = await owner_client.post("/api/encounters", json=encounter_body(clinic, start=start, end=end))
-    assert response.status_code == 400, response.text
+    assert response.status_code == 422, response.text
     assert "1900-01-01" in errors_of(response)["start"]
     assert await _count_encounters(owner_engine, clinic.tenant) == 0
 
@@ -66,7 +66,7 @@ async def test_an_encounter_outside_the_accepted_years_is_refused_and_nothing_is
 async def test_list_filters_outside_the_accepted_years_are_refused(owner_client, bound):
     for name in ("from", "to"):
         response = await owner_client.get("/api/encounters", params={name: bound})
-        assert response.status_code == 400, response.text
+        assert response.status_code == 422, response.text
         assert name in errors_of(response)
 
 
@@ -98,7 +98,7 @@ async def test_patient_dates_outside_the_accepted_years_are_refused(owner_client
 @pytest.mark.parametrize("offset", ["9223372036854775808", "9223372036854775807", "1000000001", "²"])
 async def test_an_offset_beyond_any_real_page_is_refused(owner_client, offset):
     response = await owner_client.get("/api/encounters", params={"offset": offset})
-    assert response.status_code == 400, response.text
+    assert response.status_code == 422, response.text
     assert "offset" in errors_of(response)
     response = await owner_client.get("/api/patients", params={"offset": offset})
     assert 400 <= response.status_code < 500, response.text
@@ -247,7 +247,7 @@ class _FailingPlugin:
 async def test_a_handler_that_raises_after_a_flush_commits_nothing(
     settings, db, make_tenant, make_user, owner_engine
 ):
-    from tenants.plugins import enable_plugin
+    from core.lifecycle.plugins import enable_plugin
 
     plugin = _FailingPlugin()
     failing_app = create_app(settings, extra_plugins=[plugin])

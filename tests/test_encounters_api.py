@@ -195,7 +195,7 @@ async def test_invalid_encounters_are_refused_with_field_and_reason(
             "status": "finished",
         },
     )
-    assert bad.status_code == 400
+    assert bad.status_code == 422
     errors = errors_of(bad)
     assert "UUID" in errors["patient_id"]
     assert errors["provider_id"] == "required" and errors["location_id"] == "required"
@@ -332,7 +332,7 @@ async def test_forbidden_transitions_answer_409_naming_what_is_allowed(front_des
 async def test_status_input_is_checked_and_final_encounters_are_not_edited(front_desk, clinic):
     enc = (await front_desk.post("/api/encounters", json=encounter_body(clinic))).json()
     unknown = await front_desk.post(f"/api/encounters/{enc['id']}/status", json={"status": "done"})
-    assert unknown.status_code == 400 and "planned, arrived" in errors_of(unknown)["status"]
+    assert unknown.status_code == 422 and "planned, arrived" in errors_of(unknown)["status"]
     missing = await front_desk.post(f"/api/encounters/{enc['id']}/status", json={"reason": "x"})
     assert missing.status_code == 400 and errors_of(missing)["status"] == "required"
     await _walk(front_desk, enc["id"], ["cancelled"])
@@ -383,7 +383,7 @@ async def test_list_filters_and_pagination(front_desk, clinic, owner_engine):
     assert (await front_desk.get(f"/api/encounters?provider_id={uuid.uuid4()}")).json()["total"] == 0
 
     bad = await front_desk.get("/api/encounters?patient_id=x&from=soon&status=done&limit=0&offset=-1")
-    assert bad.status_code == 400
+    assert bad.status_code == 422
     assert set(errors_of(bad)) == {"patient_id", "from", "status", "limit", "offset"}
     assert (await front_desk.get("/api/encounters?limit=201")).status_code == 400
 

@@ -21,7 +21,10 @@ from sqlalchemy import text
 from core.auth.sessions import COOKIE_NAME
 from core.auth.tokens import create_token
 from core.tenancy import tenant_scope
+from tests.message_servers import no_unsent_messages_left  # noqa: F401 - used by name
 from tests.test_route_guards import tessera_guards, walk
+
+pytestmark = pytest.mark.usefixtures("no_unsent_messages_left")
 
 GRANT_GUARD = "core:users write"
 #: grant routes this test drives, by (method, path)

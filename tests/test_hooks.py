@@ -219,7 +219,7 @@ async def test_hook_tessera_encounter_types(app, registry, db, make_tenant, make
         assert created.status_code == 201, created.text
         assert created.json()["type_name"] == "Notebook check"
         unknown = await client.post("/api/encounters", json=encounter_body(clinic, type="sample-nope"))
-        assert unknown.status_code == 400
+        assert unknown.status_code == 422
         assert "sample-check" in unknown.text
 
 

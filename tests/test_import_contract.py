@@ -74,7 +74,7 @@ def test_core_importing_a_plugin_fails_the_lint(tmp_path):
 def test_core_importing_the_retired_tenants_package_fails(tmp_path):
     root = tree(
         tmp_path,
-        {**CLEAN, "core/cli.py": "def main():\n    from core.lifecycle.registry import get_tenant\n"},
+        {**CLEAN, "core/cli.py": "def main():\n    from tenants.registry import get_tenant\n"},
     )
     result = make_imports(root)
     assert result.returncode != 0

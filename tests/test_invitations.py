@@ -22,6 +22,9 @@ from core.messaging.models import OutgoingMessage
 from core.messaging.recorded import recorded_messages
 from core.messaging.sending import send_message
 from core.tenancy import tenant_scope
+from tests.message_servers import no_unsent_messages_left  # noqa: F401 - used by name
+
+pytestmark = pytest.mark.usefixtures("no_unsent_messages_left")
 
 PASSWORD = "correct horse battery"
 #: an invitation link: /invitations/<signed token> (the token holds a dot)

@@ -22,7 +22,14 @@ from core.messaging.recorded import recorded_messages
 from core.messaging.sending import MessageError, send_email_later, send_message, send_text_later
 from core.messaging.transports import HttpSmsProvider, TransportError
 from core.tenancy import tenant_scope
-from tests.message_servers import free_port, sms_gateway, smtp_server
+from tests.message_servers import (
+    free_port,
+    no_unsent_messages_left,  # noqa: F401 - used by name
+    sms_gateway,
+    smtp_server,
+)
+
+pytestmark = pytest.mark.usefixtures("no_unsent_messages_left")
 
 
 @pytest.fixture

@@ -14,7 +14,10 @@ from core.audit.models import AuditEvent
 from core.auth.models import Membership, PlatformOperator, User
 from core.tenancy import tenant_scope
 from tests.audit_helpers import assert_audited
+from tests.message_servers import no_unsent_messages_left  # noqa: F401 - used by name
 from tests.sample_plugin.hooks import add_note
+
+pytestmark = pytest.mark.usefixtures("no_unsent_messages_left")
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ async def test_the_users_screen_and_api_offer_a_plugins_role_only_where_it_is_en
     invite = {"email": f"aide-{uuid.uuid4().hex[:8]}@example.test", "name": "Ann Aide", "roles": ["aide"]}
     async with await as_owner(on) as c:
         assert 'value="aide"' in (await c.get("/users")).text
-        assert (await c.post("/api/users", json=invite)).status_code == 201
+        assert (await c.post("/api/users", json=invite)).status_code == 202
     async with await as_owner(off) as c:
         assert 'value="aide"' not in (await c.get("/users")).text
         refused = await c.post("/api/users", json=invite)

@@ -78,7 +78,7 @@ async def test_locations_create_list_show_update(app, db, make_tenant, make_user
         assert [loc["name"] for loc in active] == ["Annex"]
         inactive = (await client.get("/api/locations?active=false")).json()["items"]
         assert [loc["name"] for loc in inactive] == ["Riverside Main"]
-        assert (await client.get("/api/locations?active=maybe")).status_code == 400
+        assert (await client.get("/api/locations?active=maybe")).status_code == 422
 
 
 async def test_location_validation_names_the_field_and_reason(app, db, make_tenant, make_user):
@@ -89,7 +89,7 @@ async def test_location_validation_names_the_field_and_reason(app, db, make_tena
             "/api/locations",
             json={"name": " ", "time_zone": "America/Springfield", "place_of_service": "98", "colour": "red"},
         )
-        assert bad.status_code == 400
+        assert bad.status_code == 422
         errors = errors_of(bad)
         assert errors["name"] == "required"
         assert "not a known time zone" in errors["time_zone"]
@@ -170,7 +170,7 @@ async def test_provider_validation_and_uniqueness(app, db, make_tenant, make_use
                 "location_ids": ["x"],
             },
         )
-        assert bad.status_code == 400
+        assert bad.status_code == 422
         errors = errors_of(bad)
         assert "UUID" in errors["user_id"]
         assert "check digit" in errors["npi"]

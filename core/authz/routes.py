@@ -393,7 +393,10 @@ async def _accept_page(
 )
 async def invitation_page(request: Request, db_session: DbSession, token: FromPath[str]) -> Template:
     invitation = await _invitation(request, db_session, token)
-    return await _accept_page(request, invitation, await _invitee(db_session, invitation.email))
+    user = await _invitee(db_session, invitation.email)
+    if user is not None and not user.is_active:
+        raise NotFoundException(detail=INVITATION_GONE)
+    return await _accept_page(request, invitation, user)
 
 
 @post(
@@ -414,9 +417,9 @@ async def invitation_accept(request: Request, db_session: DbSession, token: From
     form = await request.form()
     password = str(form.get("password") or "")
     site = site_of(request)
+    if user is not None and not user.is_active:
+        raise NotFoundException(detail=INVITATION_GONE)  # a disabled account joins nothing
     if user is not None and user.password_hash is not None:
-        if not user.is_active:
-            raise NotFoundException(detail=INVITATION_GONE)
         # counted by the sign-in throttle before anything is checked, like a sign-in
         attempt = await counted_attempt(request, site, user, action="login_failed")
         if attempt.refusal:

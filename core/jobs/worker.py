@@ -116,6 +116,11 @@ def build_worker_settings(settings: Settings, registry: PluginRegistry) -> dict[
         "queue_name": settings.queue_name,
         "job_timeout": settings.job_timeout,
         "max_tries": DEFAULT_MAX_TRIES,
+        # A job may hold two pooled connections at once (its own transaction, and one in
+        # which a send records its attempt before talking to a mail server: core.messaging,
+        # reminders), and the dispatcher needs one: more concurrent jobs than that would
+        # starve each other of connections until the pool times out.
+        "max_jobs": max(1, (settings.db_pool_size - 1) // 2),
         "keep_result": 0,
         "health_check_interval": 30,
         "on_startup": on_startup,

@@ -21,7 +21,11 @@ from core.db.types import EARLIEST_DATE, EARLIEST_INSTANT, LATEST_DATE, LATEST_I
 
 
 class InputErrors(ValidationException):
-    pass
+    """Values that were read but are not acceptable (a date outside the accepted years, a
+    missing field, an unknown id): 422, with ``extra.errors`` naming each field. A body or
+    parameter the framework cannot even parse stays a 400."""
+
+    status_code = 422
 
 
 #: The dates and instants the API accepts: a clinic's records (birth dates of the living,
