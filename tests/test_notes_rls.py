@@ -8,6 +8,7 @@ import uuid
 
 import asyncpg
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from core.builtin import PROGRESS_NOTE
@@ -114,3 +115,7 @@ async def test_the_app_role_cannot_change_or_delete_a_signed_note(
         async with db.session() as session:
             note = await session.get(ClinicalNote, (clinic.tenant.id, signed))
             assert note.content == CONTENT and note.status == "signed"
+    # the schema owner (migrations, a tenant's purge) still may remove the clinic's records
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("DELETE FROM note_addenda WHERE id = :id"), {"id": addendum})
+        assert (await conn.execute(text("DELETE FROM notes WHERE id = :id"), {"id": signed})).rowcount == 1
