@@ -242,6 +242,9 @@ async def test_bad_input_is_422_naming_the_field_and_saves_nothing(clinician, cl
         else:
             assert field in errors_of(response), (field, response.json())
     assert await count_notes(owner_engine, clinic.tenant) == 0
+    for params, reason in (({}, "required"), ({"patient_id": "nobody"}, "must be an id (a UUID)")):
+        listed = await clinician.get("/api/notes", params=params)
+        assert listed.status_code == 422 and errors_of(listed) == {"patient_id": reason}
 
     note = (await clinician.post("/api/notes", json=note_body(clinic))).json()
     for body, field in (
