@@ -188,6 +188,7 @@ def create_app(
                 "permissions": permissions,
                 "authz": Authorizer(permissions, registry.roles()),
                 "encounter_types": {code: kind.title for code, kind in registry.encounter_types().items()},
+                "note_templates": registry.note_templates(),
                 "redis": redis,
                 "sessions": sessions,
                 "throttle": throttle,

@@ -7,6 +7,7 @@ from pathlib import Path
 from core import __version__
 from core.auth.models import ROLE_NAMES
 from core.encounters.models import ENCOUNTER_TYPES
+from core.notes.contract import NoteTemplate
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl
 from core.plugins.types import EncounterType, NavItem, Permission, Role
@@ -29,6 +30,7 @@ def tessera_routes():
     from core.authz import routes as authz
     from core.encounters import routes as encounters
     from core.encounters import screens as encounter_screens
+    from core.notes import routes as notes
     from core.patients import routes as patients
     from core.patients import screens as patient_screens
     from core.platform import plugins_page
@@ -49,6 +51,7 @@ def tessera_routes():
         *practice.ROUTES,
         *encounters.ROUTES,
         *encounter_screens.ROUTES,
+        *notes.ROUTES,
         *my_work.ROUTES,
         *tenant_settings.ROUTES,
         *platform.ROUTES,
@@ -67,11 +70,16 @@ def tessera_static_dirs():
 
 
 def _my_work_entry(request) -> list[NavItem]:
-    """ "My work" appears once a plugin of the clinic contributes worklist entries."""
+    """ "My work" appears for a user who writes notes (core lists their drafts to sign)
+    and once a plugin of the clinic contributes worklist entries."""
+    from core.authz.guards import may
     from core.web.context import site_of
 
     hooks = site_of(request).hooks if request is not None else None
-    if hooks is None or not hooks.implementations("tessera_worklist_items"):
+    if hooks is None:
+        return []
+    by_plugins = [name for name, _ in hooks.implementations("tessera_worklist_items") if name != "core"]
+    if not by_plugins and not may(request, "core:notes", "write"):
         return []
     return [NavItem(label="My work", href="/my-work", order=20)]
 
@@ -179,6 +187,12 @@ def tessera_permissions():
             },
         ),
         Permission(
+            "core:notes",
+            ("read", "write", "sign"),
+            "Clinical notes: read, write drafts, sign them and add addenda",
+            default_grants={"clinician": ("read", "write", "sign")},
+        ),
+        Permission(
             "core:practice",
             ("read", "write"),
             "Locations and providers",
@@ -191,3 +205,45 @@ def tessera_permissions():
             default_grants={"auditor": ("read", "export")},
         ),
     ]
+
+
+_TEXT = {"type": "string", "maxLength": 20000}
+
+#: core's general note, so a clinic can document without a specialty plugin
+PROGRESS_NOTE = NoteTemplate(
+    key="core.progress_note",
+    version=1,
+    title="Progress note",
+    description="A general SOAP note: subjective, objective, assessment, plan.",
+    schema={
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "subjective": {**_TEXT, "title": "Subjective"},
+            "objective": {**_TEXT, "title": "Objective"},
+            "assessment": {**_TEXT, "title": "Assessment"},
+            "plan": {**_TEXT, "title": "Plan"},
+        },
+        "required": ["assessment", "plan"],
+        "additionalProperties": False,
+    },
+    permission="core:notes",
+    billable=True,
+)
+
+
+@hookimpl
+def tessera_note_templates():
+    """Core's general progress note (SOAP)."""
+    return [PROGRESS_NOTE]
+
+
+@hookimpl
+async def tessera_worklist_items(principal, session, request):
+    """The user's own drafts, as "Notes to sign"."""
+    from core.authz.guards import may
+    from core.notes.worklist import drafts_to_sign
+
+    if request is None or not may(request, "core:notes", "write"):
+        return []
+    return await drafts_to_sign(principal, session, request)

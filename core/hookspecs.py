@@ -11,7 +11,8 @@ Rules shared by all hooks:
 * An implementation may return its value or an awaitable of it; the kernel awaits,
   installation hooks included (they are called, and awaited, once at boot).
 * *Installation hooks* (routes, migrations, templates, static files, permissions, roles,
-  encounter types, jobs, event consumers, audit actions) are called once at boot for every installed plugin.
+  encounter types, note templates, jobs, event consumers, audit actions) are called once
+  at boot for every installed plugin.
   *Tenant hooks* (navigation, panels, demo data, enable/disable...) reach only the plugins
   the current tenant enabled.
 * Each tenant hook is one of three kinds, named first in its docstring:
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
     from core.auth.principal import Principal
     from core.encounters.models import Encounter
+    from core.notes.contract import NoteTemplate
     from core.plugins.events import EventConsumer
     from core.plugins.registry import TenantHooks
     from core.plugins.types import (
@@ -148,6 +150,21 @@ def tessera_event_consumers() -> list[EventConsumer]:
     enabled: after the publishing transaction committed, in the tenant's scope, in a
     transaction of its own, retried with back-off when it raises. A failing consumer never
     undoes the change that published the event.
+    """
+
+
+@hookspec
+def tessera_note_templates() -> list[NoteTemplate]:
+    """Return the clinical note templates this plugin contributes, each a
+    ``NoteTemplate(key, version, title, schema, permission, billable)``.
+
+    ``key`` is ``"<plugin>.<name>"``; ``schema`` is the JSON Schema of the note's content,
+    which the notes API validates on every save (422 naming the field); ``permission`` is
+    the permission object whose ``write`` a user needs to write such a note; ``billable``
+    lets its notes carry service lines. A version in use is never changed: return the old
+    version and a new one side by side (a note started on a template whose definition
+    changed since can no longer be saved or signed). Core contributes
+    ``core.progress_note`` v1 (SOAP).
     """
 
 

@@ -1,6 +1,9 @@
 """The public API for plugins. Import from here, never from core's internals or from
 another plugin; anything not listed may change without notice.
 
+The notes contract (``NoteTemplate``, ``ServiceLine``, the events ``NOTE_SIGNED`` and
+``SERVICES_READY_TO_BILL``, ``content_sha256``) is in docs/plugins.md, "Clinical notes".
+
 The shared record's models (``Patient``, ``Provider``, ``Location``, ``Encounter``) are
 exported for reading and for foreign keys; change them only through the services listed
 here (``create_encounter``, ``change_encounter_status``) so history, audit hooks and
@@ -32,6 +35,14 @@ from core.messaging.transports import (
     Transports,
     plausible_email,
     transports_for,
+)
+from core.notes.contract import (
+    NOTE_SIGNED,
+    SERVICES_READY_TO_BILL,
+    NoteTemplate,
+    ServiceLine,
+    canonical_json,
+    content_sha256,
 )
 from core.patients.models import Patient
 from core.patients.services import search_patients
@@ -91,6 +102,8 @@ DbSession = NamedDependency[AsyncSession]
 
 __all__ = [
     "ENCOUNTER_TYPES",
+    "NOTE_SIGNED",
+    "SERVICES_READY_TO_BILL",
     "Action",
     "Base",
     "ChartPanel",
@@ -108,12 +121,14 @@ __all__ = [
     "Location",
     "Manifest",
     "NavItem",
+    "NoteTemplate",
     "Patient",
     "Permission",
     "PluginSetting",
     "Provider",
     "ProviderLocation",
     "Role",
+    "ServiceLine",
     "SignatureError",
     "SiteContext",
     "TenantHooks",
@@ -125,9 +140,11 @@ __all__ = [
     "Transports",
     "WorkItem",
     "app_settings",
+    "canonical_json",
     "change_encounter_status",
     "clinic_site",
     "clinic_time_zone",
+    "content_sha256",
     "create_encounter",
     "csrf_token",
     "current_principal",

@@ -31,6 +31,7 @@ import pluggy
 
 from core import __version__ as core_version
 from core import hookspecs
+from core.notes.contract import NoteTemplate, valid_template_key
 from core.plugins import failures
 from core.plugins.manifest import Manifest
 from core.plugins.markers import PROJECT, ROBUST_ATTRIBUTE
@@ -55,6 +56,7 @@ INSTALLATION_HOOKS = (
     "tessera_audit_actions",
     "tessera_roles",
     "tessera_encounter_types",
+    "tessera_note_templates",
 )
 
 
@@ -530,6 +532,40 @@ class PluginRegistry:
                         f"encounter type {kind.code!r} is defined by both {owners[kind.code]!r} and {name!r}"
                     )
                 out[kind.code], owners[kind.code] = kind, name
+        return out
+
+    def note_templates(self) -> dict[tuple[str, int], NoteTemplate]:
+        """Every installed note template by ``(key, version)``. Refuses a key outside the
+        plugin's namespace (``"<plugin>.<name>"``), a version that is not a positive whole
+        number, a schema that is not valid JSON Schema, a permission no plugin defines, and
+        the same ``(key, version)`` twice."""
+        out: dict[tuple[str, int], NoteTemplate] = {}
+        permissions = {p.object: p for p in self.permissions()}
+        for name, result in self._builtins_first(self.call_each("tessera_note_templates")):
+            for template in flatten([result]):
+                where = f"plugin {name!r}: note template {getattr(template, 'key', template)!r}"
+                if not isinstance(template, NoteTemplate):
+                    raise PluginError(f"{where} is not a NoteTemplate")
+                if not valid_template_key(template.key) or not template.key.startswith(f"{name}."):
+                    raise PluginError(f"{where}: name it '{name}.<name>' (a-z, 0-9, _)")
+                if isinstance(template.version, bool) or not isinstance(template.version, int):
+                    raise PluginError(f"{where}: the version must be a whole number")
+                if template.version < 1:
+                    raise PluginError(f"{where}: the version must be 1 or more")
+                try:
+                    jsonschema.Draft202012Validator.check_schema(template.schema)
+                except jsonschema.SchemaError as exc:
+                    raise PluginError(f"{where} v{template.version}: invalid schema: {exc.message}") from None
+                permission = permissions.get(template.permission)
+                if permission is None or "write" not in permission.actions:
+                    raise PluginError(
+                        f"{where} v{template.version}: permission {template.permission!r} with a "
+                        "'write' action is not defined by any installed plugin"
+                    )
+                ident = (template.key, template.version)
+                if ident in out:
+                    raise PluginError(f"{where} v{template.version} is defined twice")
+                out[ident] = template
         return out
 
     def validate_config(self, name: str, config: dict[str, Any] | None) -> dict[str, Any]:
