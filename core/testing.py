@@ -350,3 +350,20 @@ def fresh_sign_in_throttle(settings: Settings):
             redis.delete(*keys)
     finally:
         redis.close()
+
+
+@pytest.fixture
+async def clean_outbox(owner_engine):
+    """For a test that runs a real worker: the outbox holds only what this test adds. The
+    suite shares one database, and entries earlier tests left open (events published by
+    their changes, messages never sent) would otherwise be worked through first, in order,
+    before this test's own job."""
+    from sqlalchemy import text
+
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE core_outbox SET status = 'withdrawn', finished_at = now() "
+                "WHERE status IN ('pending', 'enqueued')"
+            )
+        )

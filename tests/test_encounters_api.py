@@ -204,42 +204,42 @@ async def test_invalid_encounters_are_refused_with_field_and_reason(
     assert "unknown field" in errors["status"]
 
     backwards = await front_desk.post("/api/encounters", json=encounter_body(clinic, end=START, start=END))
-    assert backwards.status_code == 400 and errors_of(backwards)["end"] == "must be after the start"
+    assert backwards.status_code == 422 and errors_of(backwards)["end"] == "must be after the start"
 
     nobody = await front_desk.post(
         "/api/encounters", json=encounter_body(clinic, patient_id=str(uuid.uuid4()))
     )
-    assert nobody.status_code == 400 and "no such patient" in errors_of(nobody)["patient_id"]
+    assert nobody.status_code == 422 and "no such patient" in errors_of(nobody)["patient_id"]
     # another clinic's patient is as unknown as a made-up one
     elsewhere = await make_tenant()
     foreign_patient = await add_patient(owner_engine, elsewhere)
     foreign = await front_desk.post(
         "/api/encounters", json=encounter_body(clinic, patient_id=str(foreign_patient))
     )
-    assert foreign.status_code == 400 and "no such patient" in errors_of(foreign)["patient_id"]
+    assert foreign.status_code == 422 and "no such patient" in errors_of(foreign)["patient_id"]
 
     not_there = await front_desk.post(
         "/api/encounters", json=encounter_body(clinic, location_id=str(clinic.other_location_id))
     )
     assert (
-        not_there.status_code == 400
+        not_there.status_code == 422
         and "does not work at this location" in errors_of(not_there)["location_id"]
     )
     no_provider = await front_desk.post(
         "/api/encounters", json=encounter_body(clinic, provider_id=str(uuid.uuid4()))
     )
-    assert no_provider.status_code == 400 and "no such provider" in errors_of(no_provider)["provider_id"]
+    assert no_provider.status_code == 422 and "no such provider" in errors_of(no_provider)["provider_id"]
 
     enc = (await front_desk.post("/api/encounters", json=encounter_body(clinic))).json()
     refused = await front_desk.patch(
         f"/api/encounters/{enc['id']}",
         json={"patient_id": str(uuid.uuid4()), "status": "finished", "end": "2026-03-02T15:00:00Z"},
     )
-    assert refused.status_code == 400
+    assert refused.status_code == 422
     assert set(errors_of(refused)) == {"patient_id", "status"}
     backwards = await front_desk.patch(f"/api/encounters/{enc['id']}", json={"end": "2026-03-02T15:00:00Z"})
-    assert backwards.status_code == 400 and errors_of(backwards)["end"] == "must be after the start"
-    assert (await front_desk.patch(f"/api/encounters/{enc['id']}", json=[1])).status_code == 400
+    assert backwards.status_code == 422 and errors_of(backwards)["end"] == "must be after the start"
+    assert (await front_desk.patch(f"/api/encounters/{enc['id']}", json=[1])).status_code == 422
 
 
 # -- the status lifecycle ---------------------------------------------------------------
@@ -334,7 +334,7 @@ async def test_status_input_is_checked_and_final_encounters_are_not_edited(front
     unknown = await front_desk.post(f"/api/encounters/{enc['id']}/status", json={"status": "done"})
     assert unknown.status_code == 422 and "planned, arrived" in errors_of(unknown)["status"]
     missing = await front_desk.post(f"/api/encounters/{enc['id']}/status", json={"reason": "x"})
-    assert missing.status_code == 400 and errors_of(missing)["status"] == "required"
+    assert missing.status_code == 422 and errors_of(missing)["status"] == "required"
     await _walk(front_desk, enc["id"], ["cancelled"])
     frozen = await front_desk.patch(f"/api/encounters/{enc['id']}", json={"type": "group"})
     assert frozen.status_code == 409 and "cancelled" in frozen.json()["detail"]
@@ -385,7 +385,7 @@ async def test_list_filters_and_pagination(front_desk, clinic, owner_engine):
     bad = await front_desk.get("/api/encounters?patient_id=x&from=soon&status=done&limit=0&offset=-1")
     assert bad.status_code == 422
     assert set(errors_of(bad)) == {"patient_id", "from", "status", "limit", "offset"}
-    assert (await front_desk.get("/api/encounters?limit=201")).status_code == 400
+    assert (await front_desk.get("/api/encounters?limit=201")).status_code == 422
 
     # each listing is audited per patient
     reads = await audit_rows(owner_engine, clinic.tenant, action="read", patient_id=second_patient)

@@ -32,6 +32,9 @@ from core.plugins.registry import PluginError, PluginRegistry
 from core.tenancy import TenantScopeError, tenant_scope
 from tests.sample_plugin.hooks import add_note
 
+# a real worker runs here: it must find only this test's work in the outbox
+pytestmark = pytest.mark.usefixtures("clean_outbox")
+
 ROOT = Path(__file__).resolve().parent.parent
 TESSERA = Path(sys.executable).parent / "tessera"
 

@@ -32,6 +32,9 @@ from core.auth.sessions import COOKIE_NAME, SessionStore
 from core.supervisor import Supervisor
 from tests.test_jobs import TESSERA, enqueue, marker, notes_with_body, outbox_row, wait_until
 
+# a real worker runs here: it must find only this test's work in the outbox
+pytestmark = pytest.mark.usefixtures("clean_outbox")
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ("/patients", "/api/patients", "/", "/audit", "/api/auth/me")
 

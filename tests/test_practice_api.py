@@ -97,7 +97,7 @@ async def test_location_validation_names_the_field_and_reason(app, db, make_tena
         assert "unknown field" in errors["colour"]
         assert "time_zone" in bad.json()["detail"]
 
-        assert (await client.post("/api/locations", json=["not", "an", "object"])).status_code == 400
+        assert (await client.post("/api/locations", json=["not", "an", "object"])).status_code == 422
         not_json = await client.post(
             "/api/locations", content=b"{oops", headers={"content-type": "application/json"}
         )
@@ -107,7 +107,7 @@ async def test_location_validation_names_the_field_and_reason(app, db, make_tena
         bad = await client.patch(
             f"/api/locations/{loc['id']}", json={"active": "yes", "place_of_service": None}
         )
-        assert bad.status_code == 400
+        assert bad.status_code == 422
         assert set(errors_of(bad)) == {"active", "place_of_service"}
         assert (await client.patch(f"/api/locations/{uuid.uuid4()}", json={"name": "x"})).status_code == 404
 
@@ -179,11 +179,11 @@ async def test_provider_validation_and_uniqueness(app, db, make_tenant, make_use
 
         # a user of another clinic cannot be made a provider here
         foreign = await client.post("/api/providers", json={"user_id": str(outsider.id)})
-        assert foreign.status_code == 400 and "not an active member" in errors_of(foreign)["user_id"]
+        assert foreign.status_code == 422 and "not an active member" in errors_of(foreign)["user_id"]
         missing_loc = await client.post(
             "/api/providers", json={"user_id": str(first.id), "location_ids": [str(uuid.uuid4())]}
         )
-        assert missing_loc.status_code == 400 and "no such location" in errors_of(missing_loc)["location_ids"]
+        assert missing_loc.status_code == 422 and "no such location" in errors_of(missing_loc)["location_ids"]
 
         ok = await client.post("/api/providers", json={"user_id": str(first.id), "npi": "1234567893"})
         assert ok.status_code == 201
@@ -192,7 +192,7 @@ async def test_provider_validation_and_uniqueness(app, db, make_tenant, make_use
         same_npi = await client.post("/api/providers", json={"user_id": str(second.id), "npi": "1234567893"})
         assert same_npi.status_code == 409 and "NPI" in same_npi.json()["detail"]
         moved = await client.patch(f"/api/providers/{ok.json()['id']}", json={"user_id": str(second.id)})
-        assert moved.status_code == 400 and "user_id" in errors_of(moved)
+        assert moved.status_code == 422 and "user_id" in errors_of(moved)
 
     # the same NPI is fine in another clinic (unique per tenant)
     other_client, _ = await api_client(app, db, make_user, outsider_tenant)

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
 from core.devserver import _child_env
 from plugins.scheduling.tests.booking_clinic import make_booking_clinic
@@ -25,6 +26,9 @@ from plugins.scheduling.tests.reminder_helpers import (
 )
 from plugins.scheduling.tests.test_reminders import book
 from tests.test_jobs import wait_until
+
+# a real worker runs here: it must find only this test's work in the outbox
+pytestmark = pytest.mark.usefixtures("clean_outbox")
 
 ROOT = Path(__file__).resolve().parents[3]
 
