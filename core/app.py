@@ -181,6 +181,7 @@ def create_app(
                 "permissions": permissions,
                 "authz": Authorizer(permissions, registry.roles()),
                 "encounter_types": {code: kind.title for code, kind in registry.encounter_types().items()},
+                "instruments": registry.instruments(),
                 "redis": redis,
                 "sessions": sessions,
                 "throttle": throttle,

@@ -29,6 +29,7 @@ def tessera_routes():
     from core.authz import routes as authz
     from core.encounters import routes as encounters
     from core.encounters import screens as encounter_screens
+    from core.instruments import routes as instruments
     from core.patients import routes as patients
     from core.patients import screens as patient_screens
     from core.platform import plugins_page
@@ -49,6 +50,7 @@ def tessera_routes():
         *practice.ROUTES,
         *encounters.ROUTES,
         *encounter_screens.ROUTES,
+        *instruments.ROUTES,
         *my_work.ROUTES,
         *tenant_settings.ROUTES,
         *platform.ROUTES,
@@ -95,6 +97,22 @@ async def tessera_demo_data(tenant, session):
     from core.demo import add_demo_data
 
     await add_demo_data(tenant, session)
+
+
+@hookimpl
+def tessera_instruments():
+    """Core's own instrument: the numeric pain rating scale (specialty plugins add theirs)."""
+    from core.instruments.nprs import NPRS
+
+    return [NPRS]
+
+
+@hookimpl
+async def tessera_chart_panels(patient, request):
+    """The "Measures" panel: a trend chart per measure the patient has values of."""
+    from core.instruments.panel import measures_panel
+
+    return await measures_panel(patient, request)
 
 
 @hookimpl
@@ -183,6 +201,12 @@ def tessera_permissions():
             ("read", "write"),
             "Locations and providers",
             default_grants={"clinician": ("read",), "front_desk": ("read",), "biller": ("read",)},
+        ),
+        Permission(
+            "core:observations",
+            ("read", "write"),
+            "Instrument responses (questionnaires) and measured values (observations)",
+            default_grants={"clinician": ("read", "write")},
         ),
         Permission(
             "core:audit",

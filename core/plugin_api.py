@@ -21,6 +21,7 @@ from core.db.rls import grant_global_table, protect_tenant_table
 from core.encounters.models import ENCOUNTER_TYPES, Encounter
 from core.encounters.services import change_status as change_encounter_status
 from core.encounters.services import create_encounter, encounter_types
+from core.instruments.types import LOINC, AlertRule, Band, Instrument, Item, Option
 from core.jobs.outbox import enqueue_job, withdraw_job
 from core.jobs.tenant_job import tenant_job
 from core.messaging.recorded import messages_folder, recorded_messages
@@ -90,7 +91,10 @@ DbSession = NamedDependency[AsyncSession]
 
 __all__ = [
     "ENCOUNTER_TYPES",
+    "LOINC",
     "Action",
+    "AlertRule",
+    "Band",
     "Base",
     "ChartPanel",
     "ClinicSite",
@@ -103,10 +107,13 @@ __all__ = [
     "HeaderItem",
     "InputErrors",
     "InputReader",
+    "Instrument",
+    "Item",
     "Listing",
     "Location",
     "Manifest",
     "NavItem",
+    "Option",
     "Patient",
     "Permission",
     "PluginSetting",
