@@ -116,6 +116,14 @@ async def tessera_chart_panels(patient, request):
 
 
 @hookimpl
+async def tessera_patient_header_items(patient, request):
+    """The alerts of the patient's latest instrument responses (e.g. a safety item answered)."""
+    from core.instruments.panel import alert_items
+
+    return await alert_items(patient, request)
+
+
+@hookimpl
 def tessera_jobs():
     from core.messaging.sending import send_message
     from core.plugins.events import JOBS

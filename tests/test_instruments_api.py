@@ -358,3 +358,26 @@ async def test_rls_keeps_each_clinics_observations_apart(world, app_conn):
                     "effective_at) VALUES ($1, $2, $3, 'x', 'y', 'z', 1, '1', now())",
                     b.tenant.id, uuid.uuid4(), b.patient_id,
                 )  # fmt: skip
+
+
+async def test_the_latest_responses_alerts_show_in_the_chart_header(world):
+    _, a, _, api, browser = world
+    client, _ = await api(a)
+    alert = "Test scale: Item 4 answered above 0: ask about safety today"
+    async with client:
+        flagged = {"answers": {"q1": 0, "q2": 1, "q3": 0, "q4": 2}, "effective_at": "2026-03-02T15:00:00Z"}
+        assert (await client.post(submit_path(a.patient_id, "testscale"), json=flagged)).status_code == 201
+    async with await browser(a) as page:
+        header = (
+            (await page.get(f"/patients/{a.patient_id}"))
+            .text.split('class="chart-header"')[1]
+            .split("</header>")[0]
+        )
+    assert alert in header
+    async with await browser(a, roles=("front_desk",)) as page:
+        assert alert not in (await page.get(f"/patients/{a.patient_id}")).text
+    async with client:
+        calm = {"answers": {"q1": 0, "q2": 1, "q3": 0, "q4": 0}, "effective_at": "2026-03-09T15:00:00Z"}
+        assert (await client.post(submit_path(a.patient_id, "testscale"), json=calm)).status_code == 201
+    async with await browser(a) as page:
+        assert alert not in (await page.get(f"/patients/{a.patient_id}")).text

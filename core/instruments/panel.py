@@ -10,7 +10,7 @@ from litestar import Request
 from core.authz.guards import may
 from core.instruments import services
 from core.instruments.trend import Point, trend_svg
-from core.plugins.types import ChartPanel
+from core.plugins.types import ChartPanel, HeaderItem
 from core.web.accessors import request_db_session
 
 #: rows of the compact table under each chart
@@ -64,4 +64,22 @@ async def measures_panel(patient: Any, request: Request) -> list[ChartPanel]:
         ChartPanel(
             title="Measures", template="core/instruments/_measures.html", context={"charts": charts}, order=50
         )
+    ]
+
+
+async def alert_items(patient: Any, request: Request) -> list[HeaderItem]:
+    """The alerts of each instrument's latest response (a later response without the alert
+    clears it), for the chart header."""
+    if not may(request, "core:observations", "read"):
+        return []
+    session = request_db_session(request)
+    if session is None:
+        return []
+    latest = await services.latest_alerts(session, patient.id)
+    await session.commit()
+    titles = {key: instrument.title for key, (_, instrument) in request.app.state.instruments.items()}
+    return [
+        HeaderItem(f"{titles.get(key, key)}: {message}", level="alert", order=5)
+        for key, messages in sorted(latest.items())
+        for message in messages
     ]

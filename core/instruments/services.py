@@ -225,3 +225,30 @@ async def list_observations(
         detail={"code": code, "count": len(rows)},
     )
     return rows
+
+
+async def latest_alerts(session: AsyncSession, patient_id: uuid.UUID) -> dict[str, list[str]]:
+    """The alerts of the patient's latest response to each instrument (key -> messages),
+    only where there are some; audited when any are shown."""
+    rows = (
+        await session.execute(
+            select(InstrumentResponse.instrument_key, InstrumentResponse.alerts, InstrumentResponse.id)
+            .where(InstrumentResponse.patient_id == patient_id)
+            .order_by(
+                InstrumentResponse.instrument_key,
+                InstrumentResponse.effective_at.desc(),
+                InstrumentResponse.created_at.desc(),
+            )
+            .distinct(InstrumentResponse.instrument_key)
+        )
+    ).all()
+    found = {key: list(alerts) for key, alerts, _ in rows if alerts}
+    if found:
+        await record(
+            session,
+            action="read",
+            resource_type="instrument_response",
+            patient_id=patient_id,
+            detail={"alerts_of": sorted(found)},
+        )
+    return found
