@@ -21,6 +21,8 @@ from core.db.rls import grant_global_table, protect_tenant_table
 from core.encounters.models import ENCOUNTER_TYPES, Encounter
 from core.encounters.services import change_status as change_encounter_status
 from core.encounters.services import create_encounter, encounter_types
+from core.instruments.services import add_observation
+from core.instruments.services import list_observations as patient_observations
 from core.instruments.types import LOINC, AlertRule, Band, Instrument, Item, Option
 from core.jobs.outbox import enqueue_job, withdraw_job
 from core.jobs.tenant_job import tenant_job
@@ -130,6 +132,7 @@ __all__ = [
     "TransportError",
     "Transports",
     "WorkItem",
+    "add_observation",
     "app_settings",
     "change_encounter_status",
     "clinic_site",
@@ -168,6 +171,7 @@ __all__ = [
     "parse_offset",
     "parse_time",
     "parse_uuid",
+    "patient_observations",
     "phi_route",
     "plausible_email",
     "plugin_config",

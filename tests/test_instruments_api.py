@@ -6,6 +6,7 @@ chart shows the trend as an SVG with the MCID band."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 
@@ -18,9 +19,10 @@ from core.app import build_registry, create_app
 from core.auth.sessions import COOKIE_NAME
 from core.lifecycle.plugins import enable_plugin
 from core.lifecycle.registry import get_tenant
-from core.plugin_api import AlertRule, Band, Instrument, Item, Option
+from core.plugin_api import AlertRule, Band, Instrument, Item, Option, add_observation, patient_observations
 from core.plugins.manifest import Manifest
 from core.plugins.markers import hookimpl
+from core.tenancy import tenant_scope
 from tests.audit_helpers import assert_audited
 from tests.test_encounters_api import add_patient, make_clinic
 from tests.test_practice_api import bearer
@@ -381,3 +383,40 @@ async def test_the_latest_responses_alerts_show_in_the_chart_header(world):
         assert (await client.post(submit_path(a.patient_id, "testscale"), json=calm)).status_code == 201
     async with await browser(a) as page:
         assert alert not in (await page.get(f"/patients/{a.patient_id}")).text
+
+
+async def test_a_plugin_records_a_measured_value_from_a_note(world, db):
+    _, a, _, api, browser = world
+    note_id = uuid.uuid4()
+    when = dt.datetime(2026, 3, 2, 15, tzinfo=dt.UTC)
+    with tenant_scope(a.tenant.id):
+        async with db.session() as session:
+            for bad in (
+                {"value": float("nan")},
+                {"value": True},
+                {"code": ""},
+                {"effective_at": when.replace(tzinfo=None)},
+            ):
+                args = {"value": 95.0, "code": "ROM-KNEE-FLEX", "effective_at": when, **bad}
+                with pytest.raises(ValueError):
+                    await add_observation(
+                        session, patient_id=a.patient_id, code_system="urn:tessera:rom", display="Knee flexion",
+                        unit="deg", source_note_id=note_id, **args,
+                    )  # fmt: skip
+            row = await add_observation(
+                session, patient_id=a.patient_id, code_system="urn:tessera:rom", code="ROM-KNEE-FLEX",
+                display="Knee flexion", value=95, unit="deg", effective_at=when, source_note_id=note_id,
+            )  # fmt: skip
+            await session.commit()
+            assert [o.id for o in await patient_observations(session, a.patient_id, "ROM-KNEE-FLEX")] == [
+                row.id
+            ]
+            await session.commit()
+    await assert_audited(db, a.tenant, action="create", resource_type="observation", patient_id=a.patient_id)
+    client, _ = await api(a)
+    async with client:
+        listed = (await client.get(f"/api/patients/{a.patient_id}/observations?code=ROM-KNEE-FLEX")).json()
+    assert [(o["value"], o["unit"], o["source_note_id"]) for o in listed] == [(95, "deg", str(note_id))]
+    async with await browser(a) as page:
+        html = (await page.get(f"/patients/{a.patient_id}")).text
+    assert "Knee flexion" in html and 'class="point"' in html and "mcid-band" not in html

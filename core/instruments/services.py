@@ -252,3 +252,51 @@ async def latest_alerts(session: AsyncSession, patient_id: uuid.UUID) -> dict[st
             detail={"alerts_of": sorted(found)},
         )
     return found
+
+
+async def add_observation(
+    session: AsyncSession,
+    *,
+    patient_id: uuid.UUID,
+    code_system: str,
+    code: str,
+    display: str,
+    value: float,
+    unit: str,
+    effective_at: dt.datetime,
+    source_note_id: uuid.UUID | None = None,
+    recorded_by_user_id: uuid.UUID | None = None,
+) -> Observation:
+    """Store one measured value of a patient (a range of motion from a note, a pain
+    rating), audited in the caller's transaction (the caller commits). A value that is not
+    a finite number, an empty code or a naive time is refused with a ``ValueError``;
+    another clinic's patient is a 404."""
+    if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal) or not math.isfinite(value):
+        raise ValueError("an observation's value is a finite number")
+    if not code or not code_system or len(code) > MAX_CODE or not unit:
+        raise ValueError("an observation needs a code system, a code (at most 40 characters) and a unit")
+    if effective_at.tzinfo is None:
+        raise ValueError("an observation's time must be timezone-aware")
+    await patient_or_404(session, patient_id)
+    row = Observation(
+        patient_id=patient_id,
+        code_system=code_system,
+        code=code,
+        display=display[:200],
+        value=decimal.Decimal(str(round(float(value), 4))),
+        unit=unit,
+        effective_at=effective_at,
+        source_note_id=source_note_id,
+        recorded_by_user_id=recorded_by_user_id,
+    )
+    session.add(row)
+    await session.flush()
+    await record(
+        session,
+        action="create",
+        resource_type="observation",
+        resource_id=row.id,
+        patient_id=patient_id,
+        detail={"code": code, "source_note_id": str(source_note_id) if source_note_id else None},
+    )
+    return row
