@@ -271,7 +271,11 @@ async def add_observation(
     rating), audited in the caller's transaction (the caller commits). A value that is not
     a finite number, an empty code or a naive time is refused with a ``ValueError``;
     another clinic's patient is a 404."""
-    if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal) or not math.isfinite(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | decimal.Decimal)
+        or not math.isfinite(value)
+    ):
         raise ValueError("an observation's value is a finite number")
     if not code or not code_system or len(code) > MAX_CODE or not unit:
         raise ValueError("an observation needs a code system, a code (at most 40 characters) and a unit")
