@@ -189,6 +189,7 @@ def create_app(
                 "authz": Authorizer(permissions, registry.roles()),
                 "encounter_types": {code: kind.title for code, kind in registry.encounter_types().items()},
                 "note_templates": registry.note_templates(),
+                "instruments": registry.instruments(),
                 "redis": redis,
                 "sessions": sessions,
                 "throttle": throttle,

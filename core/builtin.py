@@ -30,6 +30,7 @@ def tessera_routes():
     from core.authz import routes as authz
     from core.encounters import routes as encounters
     from core.encounters import screens as encounter_screens
+    from core.instruments import routes as instruments
     from core.notes import routes as notes
     from core.patients import routes as patients
     from core.patients import screens as patient_screens
@@ -52,6 +53,7 @@ def tessera_routes():
         *encounters.ROUTES,
         *encounter_screens.ROUTES,
         *notes.ROUTES,
+        *instruments.ROUTES,
         *my_work.ROUTES,
         *tenant_settings.ROUTES,
         *platform.ROUTES,
@@ -103,6 +105,30 @@ async def tessera_demo_data(tenant, session):
     from core.demo import add_demo_data
 
     await add_demo_data(tenant, session)
+
+
+@hookimpl
+def tessera_instruments():
+    """Core's own instrument: the numeric pain rating scale (specialty plugins add theirs)."""
+    from core.instruments.nprs import NPRS
+
+    return [NPRS]
+
+
+@hookimpl
+async def tessera_chart_panels(patient, request):
+    """The "Measures" panel: a trend chart per measure the patient has values of."""
+    from core.instruments.panel import measures_panel
+
+    return await measures_panel(patient, request)
+
+
+@hookimpl
+async def tessera_patient_header_items(patient, request):
+    """The alerts of the patient's latest instrument responses (e.g. a safety item answered)."""
+    from core.instruments.panel import alert_items
+
+    return await alert_items(patient, request)
 
 
 @hookimpl
@@ -197,6 +223,12 @@ def tessera_permissions():
             ("read", "write"),
             "Locations and providers",
             default_grants={"clinician": ("read",), "front_desk": ("read",), "biller": ("read",)},
+        ),
+        Permission(
+            "core:observations",
+            ("read", "write"),
+            "Instrument responses (questionnaires) and measured values (observations)",
+            default_grants={"clinician": ("read", "write")},
         ),
         Permission(
             "core:audit",

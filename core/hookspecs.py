@@ -11,8 +11,8 @@ Rules shared by all hooks:
 * An implementation may return its value or an awaitable of it; the kernel awaits,
   installation hooks included (they are called, and awaited, once at boot).
 * *Installation hooks* (routes, migrations, templates, static files, permissions, roles,
-  encounter types, note templates, jobs, event consumers, audit actions) are called once
-  at boot for every installed plugin.
+  encounter types, note templates, instruments, jobs, event consumers, audit actions) are
+  called once at boot for every installed plugin.
   *Tenant hooks* (navigation, panels, demo data, enable/disable...) reach only the plugins
   the current tenant enabled.
 * Each tenant hook is one of three kinds, named first in its docstring:
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
     from core.auth.principal import Principal
     from core.encounters.models import Encounter
+    from core.instruments.types import Instrument
     from core.notes.contract import NoteTemplate
     from core.plugins.events import EventConsumer
     from core.plugins.registry import TenantHooks
@@ -175,6 +176,23 @@ def tessera_audit_actions() -> list[str]:
 
     ``record(session, action=...)`` refuses an action nobody declared; the audit log's
     filter offers the declared actions of every installed plugin.
+    """
+
+
+@hookspec
+def tessera_instruments() -> list[Instrument]:
+    """Return the standardized instruments (questionnaires) this plugin contributes, each a
+    ``core.plugin_api.Instrument``: key, version, title, items with their answer options,
+    scoring (``"sum"`` or a pure function of the answers), completeness rule
+    (``min_answered``), interpretation bands, MCID and direction, alert rules, and the
+    observation code (LOINC where one exists) and unit its score is stored as.
+
+    Core validates the answers (a 422 naming each missing or wrong item), scores them on
+    the server and stores the response and an observation
+    (``POST /api/patients/{id}/instruments/{key}``); the chart shows the trend. An
+    instrument is offered in the clinics that enabled its plugin. A malformed definition
+    or a key another plugin (or core) already uses stops the boot. A version in use is
+    never changed: publish a new ``version``.
     """
 
 

@@ -24,6 +24,9 @@ from core.db.rls import grant_global_table, protect_tenant_table
 from core.encounters.models import ENCOUNTER_TYPES, Encounter
 from core.encounters.services import change_status as change_encounter_status
 from core.encounters.services import create_encounter, encounter_types
+from core.instruments.services import add_observation
+from core.instruments.services import list_observations as patient_observations
+from core.instruments.types import LOINC, AlertRule, Band, Instrument, Item, Option
 from core.jobs.outbox import enqueue_job, withdraw_job
 from core.jobs.tenant_job import tenant_job
 from core.messaging.recorded import messages_folder, recorded_messages
@@ -102,9 +105,12 @@ DbSession = NamedDependency[AsyncSession]
 
 __all__ = [
     "ENCOUNTER_TYPES",
+    "LOINC",
     "NOTE_SIGNED",
     "SERVICES_READY_TO_BILL",
     "Action",
+    "AlertRule",
+    "Band",
     "Base",
     "ChartPanel",
     "ClinicSite",
@@ -117,11 +123,14 @@ __all__ = [
     "HeaderItem",
     "InputErrors",
     "InputReader",
+    "Instrument",
+    "Item",
     "Listing",
     "Location",
     "Manifest",
     "NavItem",
     "NoteTemplate",
+    "Option",
     "Patient",
     "Permission",
     "PluginSetting",
@@ -139,6 +148,7 @@ __all__ = [
     "TransportError",
     "Transports",
     "WorkItem",
+    "add_observation",
     "app_settings",
     "canonical_json",
     "change_encounter_status",
@@ -180,6 +190,7 @@ __all__ = [
     "parse_offset",
     "parse_time",
     "parse_uuid",
+    "patient_observations",
     "phi_route",
     "plausible_email",
     "plugin_config",

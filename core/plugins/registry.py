@@ -57,6 +57,7 @@ INSTALLATION_HOOKS = (
     "tessera_roles",
     "tessera_encounter_types",
     "tessera_note_templates",
+    "tessera_instruments",
 )
 
 
@@ -566,6 +567,28 @@ class PluginRegistry:
                 if ident in out:
                     raise PluginError(f"{where} v{template.version} is defined twice")
                 out[ident] = template
+        return out
+
+    def instruments(self) -> dict[str, tuple[str, Any]]:
+        """The installed instruments (key -> (plugin, instrument)): core's and every
+        installed plugin's (``tessera_instruments``). Refuses a malformed or duplicate key."""
+        from core.instruments.types import Instrument
+
+        out: dict[str, tuple[str, Any]] = {}
+        for name, result in self._builtins_first(self.call_each("tessera_instruments")):
+            for instrument in flatten([result]):
+                if not isinstance(instrument, Instrument):
+                    raise PluginError(f"plugin {name!r}: tessera_instruments returned {instrument!r}")
+                problems = instrument.problems()
+                if problems:
+                    raise PluginError(
+                        f"plugin {name!r}: instrument {instrument.key!r}: {'; '.join(problems)}"
+                    )
+                if instrument.key in out:
+                    raise PluginError(
+                        f"instrument {instrument.key!r} is defined by both {out[instrument.key][0]!r} and {name!r}"
+                    )
+                out[instrument.key] = (name, instrument)
         return out
 
     def validate_config(self, name: str, config: dict[str, Any] | None) -> dict[str, Any]:
