@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 import zoneinfo
+from collections.abc import Mapping
 from typing import Any
 
 from litestar.exceptions import ClientException, NotFoundException
@@ -100,7 +101,9 @@ def type_json(row: AppointmentType) -> dict[str, Any]:
     }
 
 
-def read_type(data: Any, *, creating: bool) -> dict[str, Any]:
+def read_type(data: Any, *, creating: bool, kinds: Mapping[str, str] = ENCOUNTER_TYPES) -> dict[str, Any]:
+    """``kinds``: the installation's encounter types (``encounter_types(request)``: core's
+    built-in kinds and every installed plugin's), which an appointment type may start."""
     reader = Reader(data, allowed=TYPE_FIELDS)
     values: dict[str, Any] = {}
     if creating or reader.has("name"):
@@ -118,8 +121,8 @@ def read_type(data: Any, *, creating: bool) -> dict[str, Any]:
         values["telehealth"] = reader.boolean("telehealth")
     if creating or reader.has("encounter_type"):
         kind = reader.text("encounter_type", max_length=32) or ("office-visit" if creating else None)
-        if kind not in ENCOUNTER_TYPES:
-            reader.error("encounter_type", f"must be one of {', '.join(ENCOUNTER_TYPES)}")
+        if kind not in kinds:
+            reader.error("encounter_type", f"must be one of {', '.join(kinds)}")
         values["encounter_type"] = kind
     if reader.has("resource_kind"):
         values["resource_kind"] = reader.text("resource_kind", max_length=40)
@@ -134,8 +137,10 @@ async def _unique_name(session: AsyncSession, model: type, where, name: str, fie
         raise SetupConflict(detail=f"{name!r} already exists; choose another name.")
 
 
-async def create_type(session: AsyncSession, data: Any) -> AppointmentType:
-    values = read_type(data, creating=True)
+async def create_type(
+    session: AsyncSession, data: Any, kinds: Mapping[str, str] = ENCOUNTER_TYPES
+) -> AppointmentType:
+    values = read_type(data, creating=True, kinds=kinds)
     await _unique_name(session, AppointmentType, AppointmentType.name == values["name"], values["name"])
     row = AppointmentType(**values)
     session.add(row)
@@ -144,8 +149,10 @@ async def create_type(session: AsyncSession, data: Any) -> AppointmentType:
     return row
 
 
-async def update_type(session: AsyncSession, type_id: uuid.UUID, data: Any) -> AppointmentType:
-    values = read_type(data, creating=False)
+async def update_type(
+    session: AsyncSession, type_id: uuid.UUID, data: Any, kinds: Mapping[str, str] = ENCOUNTER_TYPES
+) -> AppointmentType:
+    values = read_type(data, creating=False, kinds=kinds)
     row = await _get(session, AppointmentType, type_id, "appointment type")
     if "name" in values and values["name"] != row.name:
         await _unique_name(session, AppointmentType, AppointmentType.name == values["name"], values["name"])

@@ -11,7 +11,7 @@ from typing import Any
 from litestar import Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from core.plugin_api import DbSession, requires, site_of
+from core.plugin_api import DbSession, encounter_types, requires, site_of
 from plugins.scheduling import setup
 from plugins.scheduling.inputs import parse_instant, parse_uuid, raise_errors
 
@@ -39,17 +39,20 @@ async def list_types(db_session: DbSession) -> list[dict]:
 
 
 @post("/api/scheduling/types", name="scheduling:api-create-type", guards=WRITE)
-async def create_type(db_session: DbSession, data: JSONBody[Any]) -> dict:
-    """``{name, duration_minutes, colour?, telehealth?, encounter_type?, resource_kind?}``"""
-    row = await setup.create_type(db_session, data)
+async def create_type(request: Request, db_session: DbSession, data: JSONBody[Any]) -> dict:
+    """``{name, duration_minutes, colour?, telehealth?, encounter_type?, resource_kind?}``;
+    ``encounter_type`` is one of the installation's encounter types (core's and plugins')."""
+    row = await setup.create_type(db_session, data, encounter_types(request))
     await db_session.commit()
     return setup.type_json(row)
 
 
 @patch("/api/scheduling/types/{type_id:uuid}", name="scheduling:api-update-type", guards=WRITE)
-async def update_type(db_session: DbSession, type_id: FromPath[uuid.UUID], data: JSONBody[Any]) -> dict:
+async def update_type(
+    request: Request, db_session: DbSession, type_id: FromPath[uuid.UUID], data: JSONBody[Any]
+) -> dict:
     """Change any field; ``{"active": false}`` retires the type (no new bookings)."""
-    row = await setup.update_type(db_session, type_id, data)
+    row = await setup.update_type(db_session, type_id, data, encounter_types(request))
     await db_session.commit()
     return setup.type_json(row)
 

@@ -34,10 +34,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.plugin_api import (
-    ENCOUNTER_TYPES,
     DbSession,
     Location,
     ProviderLocation,
+    encounter_types,
     form_page,
     may,
     provider_names,
@@ -140,7 +140,7 @@ async def _types_page(
         status=status,
         page_title="Appointment types",
         types=[setup.type_json(t) for t in await setup.list_types(session)],
-        encounter_types=ENCOUNTER_TYPES,
+        encounter_types=encounter_types(request),
         resource_kinds=kinds,
         **context,
     )
@@ -155,7 +155,7 @@ async def types_page(request: Request, db_session: DbSession) -> Template:
 async def type_create(request: Request, db_session: DbSession) -> Response:
     data = _type_form(await request.form(), editing=False)
     try:
-        await setup.create_type(db_session, data)
+        await setup.create_type(db_session, data, encounter_types(request))
     except FieldErrors as exc:
         return await _types_page(request, db_session, values=data, errors=errors_by_field(exc), status=422)
     except setup.SetupConflict as exc:
@@ -180,7 +180,7 @@ async def _type_edit_page(
         status=status,
         page_title=f"Appointment type: {row.name}",
         appointment_type=current,
-        encounter_types=ENCOUNTER_TYPES,
+        encounter_types=encounter_types(request),
         resource_kinds=kinds,
         **context,
     )
@@ -205,7 +205,7 @@ async def type_page(request: Request, db_session: DbSession, type_id: FromPath[u
 async def type_save(request: Request, db_session: DbSession, type_id: FromPath[uuid.UUID]) -> Response:
     data = _type_form(await request.form(), editing=True)
     try:
-        await setup.update_type(db_session, type_id, data)
+        await setup.update_type(db_session, type_id, data, encounter_types(request))
     except FieldErrors as exc:
         return await _type_edit_page(
             request, db_session, type_id, values=data, errors=errors_by_field(exc), status=422

@@ -237,3 +237,22 @@ async def test_setup_needs_the_setup_permission(app, db, clinic, make_user):
     biller = await make_user(clinic.tenant, roles=("biller",))
     async with await api_client(app, db, clinic.tenant, biller) as client:
         assert (await client.get("/api/scheduling/availability")).status_code == 403
+
+
+async def test_an_appointment_type_may_start_a_plugins_encounter_type(app, db, clinic):
+    """The encounter types are an open vocabulary (tessera_encounter_types): the test
+    plugin's ``sample-check`` is offered beside core's kinds, on the form and in the API."""
+    async with await api_client(app, db, clinic.tenant, clinic.front_desk) as client:
+        made = await client.post(
+            "/api/scheduling/types",
+            json={"name": "Sample check", "duration_minutes": 15, "encounter_type": "sample-check"},
+        )
+        assert made.status_code == 201, made.text
+        assert made.json()["encounter_type"] == "sample-check"
+        unknown = await client.patch(
+            f"/api/scheduling/types/{made.json()['id']}", json={"encounter_type": "sample-nothing"}
+        )
+        assert unknown.status_code == 422
+        assert "sample-check" in errors_of(unknown)["encounter_type"]
+        form = await client.get("/scheduling/setup/types")
+        assert form.status_code == 200 and 'value="sample-check"' in form.text
