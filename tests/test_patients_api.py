@@ -243,7 +243,14 @@ async def test_roles_biller_reads_auditor_cannot(make_tenant, api):
 #: the permissions of the parts of the record (minimum necessary: docs/security.md)
 RECORD_GUARDS = {
     f"{obj} {action}"
-    for obj in ("core:patients", "core:coverage", "core:problems", "core:allergies", "core:medications")
+    for obj in (
+        "core:patients",
+        "core:coverage",
+        "core:problems",
+        "core:allergies",
+        "core:medications",
+        "core:observations",
+    )
     for action in ("read", "write", "report")
 }
 
